@@ -1,0 +1,1 @@
+"""AutoMRI eval layer."""

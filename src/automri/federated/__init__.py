@@ -1,0 +1,1 @@
+"""AutoMRI federated layer."""

@@ -1,0 +1,52 @@
+"""Orthonormal 2D FFTs over the last two dimensions of complex tensors.
+
+Centred convention (fastMRI, FedAutoMRI): DC sits at index (H//2, W//2) of k-space and the image
+origin at (H//2, W//2) of image space, ``fft2c = fftshift(fft2(ifftshift(x), norm="ortho"))``.
+Un-centred convention (CC-359 raw data, MoDL ``dataset.hdf5``): DC at index (0, 0),
+``fft2 = fft2(x, norm="ortho")``. Loaders convert un-centred data to the centred convention once,
+at load time, with :func:`uncentered_to_centered_kspace`, so everything downstream is centred.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_DIMS = (-2, -1)
+
+
+def fft2c(image: torch.Tensor) -> torch.Tensor:
+    """Centred orthonormal 2D FFT. ``image``: complex ``[..., H, W]`` -> k-space ``[..., H, W]``."""
+    shifted = torch.fft.ifftshift(image, dim=_DIMS)
+    return torch.fft.fftshift(torch.fft.fft2(shifted, dim=_DIMS, norm="ortho"), dim=_DIMS)
+
+
+def ifft2c(kspace: torch.Tensor) -> torch.Tensor:
+    """Centred orthonormal 2D inverse FFT. ``kspace``: complex ``[..., H, W]`` -> image ``[..., H, W]``."""
+    shifted = torch.fft.ifftshift(kspace, dim=_DIMS)
+    return torch.fft.fftshift(torch.fft.ifft2(shifted, dim=_DIMS, norm="ortho"), dim=_DIMS)
+
+
+def fft2u(image: torch.Tensor) -> torch.Tensor:
+    """Un-centred orthonormal 2D FFT (DC at index 0), the CC-359 / MoDL convention."""
+    return torch.fft.fft2(image, dim=_DIMS, norm="ortho")
+
+
+def ifft2u(kspace: torch.Tensor) -> torch.Tensor:
+    """Un-centred orthonormal 2D inverse FFT (DC at index 0), the CC-359 / MoDL convention."""
+    return torch.fft.ifft2(kspace, dim=_DIMS, norm="ortho")
+
+
+def uncentered_to_centered_kspace(kspace: torch.Tensor) -> torch.Tensor:
+    """Convert un-centred k-space (DC at [0, 0], image origin at [0, 0]) to the centred convention.
+
+    With ``x = ifft2u(k)`` the image whose origin is at pixel (0, 0), the centred pair is
+    ``(fft2c(fftshift(x)), fftshift(x))``, and ``fft2c(fftshift(x)) == fftshift(k)`` for even sizes;
+    for odd sizes the exact identity needs a phase ramp, so this goes through the image domain.
+    """
+    image = torch.fft.fftshift(ifft2u(kspace), dim=_DIMS)
+    return fft2c(image)
+
+
+def uncentered_to_centered_mask(mask: torch.Tensor) -> torch.Tensor:
+    """Move a mask stored in un-centred layout (DC at [0, 0]) to the centred layout."""
+    return torch.fft.fftshift(mask, dim=_DIMS)

@@ -1,0 +1,1 @@
+"""AutoMRI train layer."""
