@@ -1,1 +1,33 @@
-"""AutoMRI physics layer."""
+"""AutoMRI physics layer: centred FFTs, masks, forward operators, CG and data-consistency layers."""
+
+from automri.physics.cg import conjugate_gradient
+from automri.physics.complex import channels_to_complex, complex_to_channels
+from automri.physics.dc import HardDC, NoiseWeightedDC, ProximalDC, TwoStepDC
+from automri.physics.fft import (
+    fft2c,
+    fft2u,
+    ifft2c,
+    ifft2u,
+    uncentered_to_centered_kspace,
+    uncentered_to_centered_mask,
+)
+from automri.physics.operators import SenseOperator, SingleCoilOperator, make_operator
+
+__all__ = [
+    "HardDC",
+    "NoiseWeightedDC",
+    "ProximalDC",
+    "SenseOperator",
+    "SingleCoilOperator",
+    "TwoStepDC",
+    "channels_to_complex",
+    "complex_to_channels",
+    "conjugate_gradient",
+    "fft2c",
+    "fft2u",
+    "ifft2c",
+    "ifft2u",
+    "make_operator",
+    "uncentered_to_centered_kspace",
+    "uncentered_to_centered_mask",
+]

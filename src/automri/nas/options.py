@@ -1,0 +1,54 @@
+"""Options shared by every architecture search run (``automri search``), centralised or per client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class SearchOptions:
+    """What a search run needs to know; the CLI fills it from flags, configs may override.
+
+    Attributes:
+        space: ``"cell"`` (FedAutoMRI) or ``"rir"`` (EMR-NAS).
+        strategy: ``milenas`` | ``darts1`` | ``darts2`` (cell) or ``proxyless`` | ``proxyless2`` |
+            ``darts`` (rir).
+        dataset: built-in name or path (see ``automri.data.datasets.build_dataset``).
+        size: image side in pixels (64 in tests, 256 for real runs).
+        mask: mask spec string (see ``automri.physics.masks.build_mask``).
+        epochs: search epochs (after warm-up, for ``rir``).
+        warmup_epochs: weight-only epochs with random paths before alpha updates (``rir``).
+        steps: cap on steps per epoch (``None``: the whole train split).
+        batch_size: slices per step.
+        train_portion: fraction of the training split used for weights, the rest for alpha.
+        folds: number of cross-validation folds (``rir``: 3 in the paper; 1 = a single split).
+        seed: seed of every random choice in the run.
+        out: run directory.
+        resume: continue the run in ``out`` from its last checkpoint.
+        device: ``auto`` | ``cpu`` | ``cuda``.
+        retrain_epochs: epochs to train the derived network from scratch after the search (0: skip).
+        space_options: space-specific settings, e.g. ``{"hidden": 16, "cells": 3, "iterations": 5}``
+            for ``cell`` or ``{"width": 32, "components": 5}`` for ``rir``.
+        strategy_options: strategy-specific settings, e.g. ``{"beta": 1.0, "arch_lr": 3e-3}``.
+    """
+
+    space: str = "cell"
+    strategy: str = "milenas"
+    dataset: str = "phantom"
+    size: int = 64
+    mask: str = "random:rate=0.25,center=0.08"
+    epochs: int = 10
+    warmup_epochs: int = 0
+    steps: int | None = None
+    batch_size: int = 4
+    train_portion: float = 0.5
+    folds: int = 1
+    seed: int = 0
+    out: Path = Path("runs/search")
+    resume: bool = False
+    device: str = "auto"
+    retrain_epochs: int = 0
+    space_options: dict[str, Any] = field(default_factory=dict)
+    strategy_options: dict[str, Any] = field(default_factory=dict)

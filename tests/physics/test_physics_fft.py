@@ -1,0 +1,51 @@
+"""Centred/un-centred orthonormal FFT conventions."""
+
+import pytest
+import torch
+
+from automri.physics.fft import (
+    fft2c,
+    fft2u,
+    ifft2c,
+    uncentered_to_centered_kspace,
+    uncentered_to_centered_mask,
+)
+
+
+def _image(shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.complex(torch.randn(shape, generator=g, dtype=torch.float64),
+                         torch.randn(shape, generator=g, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 16), (1, 15, 20), (3, 2, 9, 7)])
+def test_round_trip_and_parseval(shape):
+    x = _image(shape)
+    k = fft2c(x)
+    torch.testing.assert_close(ifft2c(k), x)
+    torch.testing.assert_close(fft2c(ifft2c(x)), x)
+    torch.testing.assert_close((k.abs() ** 2).sum(), (x.abs() ** 2).sum())
+
+
+@pytest.mark.parametrize("shape", [(16, 16), (15, 20), (9, 7)])
+def test_constant_image_has_single_dc_peak_at_centre(shape):
+    h, w = shape
+    k = fft2c(torch.ones(shape, dtype=torch.complex128))
+    expected = torch.zeros(shape, dtype=torch.complex128)
+    expected[h // 2, w // 2] = (h * w) ** 0.5
+    torch.testing.assert_close(k, expected)
+
+
+@pytest.mark.parametrize("shape", [(16, 12), (15, 11), (16, 11)])
+def test_uncentered_to_centered_kspace_matches_fft2c_of_shifted_image(shape):
+    image = _image(shape, seed=1)  # image origin at pixel (0, 0): the un-centred convention
+    uncentered = fft2u(image)
+    expected = fft2c(torch.fft.fftshift(image, dim=(-2, -1)))
+    torch.testing.assert_close(uncentered_to_centered_kspace(uncentered), expected)
+
+
+def test_uncentered_mask_moves_dc_to_centre():
+    mask = torch.zeros(7, 8)
+    mask[0, 0] = 1
+    centred = uncentered_to_centered_mask(mask)
+    assert centred[7 // 2, 8 // 2] == 1 and centred.sum() == 1
