@@ -74,3 +74,14 @@ def check_positive(**values: int) -> None:
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise AutoMRIError(f"{name}: expected a positive integer, got {value!r}")
+
+
+def check_dilations(dilations: object) -> tuple[int, ...]:
+    """``dilations`` as a tuple of positive integers, or :class:`AutoMRIError` naming the flag."""
+    try:
+        values = tuple(dilations)  # type: ignore[arg-type]
+    except TypeError:
+        values = ()
+    if not values or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in values):
+        raise AutoMRIError(f"dilations: expected a non-empty list of positive integers, got {dilations!r}")
+    return values

@@ -66,7 +66,7 @@ class TotalVariationCS(nn.Module):
     ``forward(kspace [B, H, W] | [B, C, H, W], mask [B, H, W], sens=None) -> complex [B, H, W]``.
     """
 
-    def __init__(self, lam: float = 0.01, n_iter: int = 100, eps: float = 0.01) -> None:
+    def __init__(self, lam: float = 0.005, n_iter: int = 100, eps: float = 0.01) -> None:
         super().__init__()
         check_positive(n_iter=n_iter)
         for name, value in (("lam", lam), ("eps", eps)):
