@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from automri.errors import AutoMRIError
+from automri.physics.masks import GaussianLineMask, PoissonDiscMask
 from automri.physics.operators import SenseOperator, SingleCoilOperator, make_operator
 
 B, C, H, W = 2, 3, 12, 10
@@ -18,8 +19,10 @@ def _randn_complex(shape, g, dtype=torch.complex128):
 def _masks(g):
     columns = (torch.rand(B, 1, W, generator=g) < 0.4).double().expand(B, H, W)
     pixels = (torch.rand(B, H, W, generator=g) < 0.3).double()
+    gaussian = torch.stack([GaussianLineMask(2, 2)((H, W), seed=s) for s in range(B)])
     return {"columns": columns, "pixels": pixels, "full": torch.ones(B, H, W, dtype=torch.float64),
-            "shared-2d": pixels[0]}
+            "shared-2d": pixels[0], "gaussian-lines": gaussian.double(),
+            "poisson-2d": PoissonDiscMask(2, 1)((H, W), seed=0).double()}
 
 
 def _operators():

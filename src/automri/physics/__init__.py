@@ -11,9 +11,31 @@ from automri.physics.fft import (
     uncentered_to_centered_kspace,
     uncentered_to_centered_mask,
 )
+from automri.physics.masks import (
+    FastMRIEquispacedMask,
+    FastMRIRandomMask,
+    FixedMask,
+    GaussianLineMask,
+    MaskGenerator,
+    PoissonDiscMask,
+    Random2DMask,
+    RandomLineMask,
+    build_mask,
+    sampling_rate,
+)
 from automri.physics.operators import SenseOperator, SingleCoilOperator, make_operator
 
 __all__ = [
+    "FastMRIEquispacedMask",
+    "FastMRIRandomMask",
+    "FixedMask",
+    "GaussianLineMask",
+    "MaskGenerator",
+    "PoissonDiscMask",
+    "Random2DMask",
+    "RandomLineMask",
+    "build_mask",
+    "sampling_rate",
     "HardDC",
     "NoiseWeightedDC",
     "ProximalDC",
