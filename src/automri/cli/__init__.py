@@ -21,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_COMMAND_MODULES = ("data", "score", "demo", "train", "search", "fed", "bench", "report")
+_COMMAND_MODULES = ("data", "score", "demo", "train", "search", "fed", "bench", "bench_quality", "report")
 
 
 def _register_all() -> None:
