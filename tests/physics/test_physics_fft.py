@@ -37,11 +37,13 @@ def test_constant_image_has_single_dc_peak_at_centre(shape):
 
 
 @pytest.mark.parametrize("shape", [(16, 12), (15, 11), (16, 11)])
-def test_uncentered_to_centered_kspace_matches_fft2c_of_shifted_image(shape):
-    image = _image(shape, seed=1)  # image origin at pixel (0, 0): the un-centred convention
+def test_uncentered_to_centered_kspace_keeps_the_image_and_moves_dc_to_centre(shape):
+    image = _image(shape, seed=1)  # CC-359 / MoDL: the anatomy sits in the middle of ifft2(k)
     uncentered = fft2u(image)
-    expected = fft2c(torch.fft.fftshift(image, dim=(-2, -1)))
-    torch.testing.assert_close(uncentered_to_centered_kspace(uncentered), expected)
+    centred = uncentered_to_centered_kspace(uncentered)
+    torch.testing.assert_close(ifft2c(centred), image)
+    h, w = shape[-2:]
+    torch.testing.assert_close(centred[..., h // 2, w // 2], uncentered[..., 0, 0])
 
 
 def test_uncentered_mask_moves_dc_to_centre():

@@ -97,8 +97,8 @@ def check_index(source: VolumeSource, volume: str, index: int) -> None:
 
 def require_finite(array: np.ndarray | torch.Tensor, where: str) -> None:
     """Raise :class:`AutoMRIError` naming ``where`` if ``array`` holds NaN or Inf."""
-    values = torch.as_tensor(array) if isinstance(array, np.ndarray) else array
-    if not bool(torch.isfinite(values).all()):
+    finite = np.isfinite(array).all() if isinstance(array, np.ndarray) else torch.isfinite(array).all()
+    if not bool(finite):
         raise AutoMRIError(f"{where}: contains NaN or Inf values (expected finite numbers)")
 
 

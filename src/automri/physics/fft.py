@@ -3,8 +3,8 @@
 Centred convention (fastMRI, FedAutoMRI): DC sits at index (H//2, W//2) of k-space and the image
 origin at (H//2, W//2) of image space, ``fft2c = fftshift(fft2(ifftshift(x), norm="ortho"))``.
 Un-centred convention (CC-359 raw data, MoDL ``dataset.hdf5``): DC at index (0, 0),
-``fft2 = fft2(x, norm="ortho")``. Loaders convert un-centred data to the centred convention once,
-at load time, with :func:`uncentered_to_centered_kspace`, so everything downstream is centred.
+``fft2 = fft2(x, norm="ortho")``. Readers convert un-centred data to the centred convention once,
+at load time (image ``ifft2u(k)``, then ``fft2c``), so everything downstream is centred.
 """
 
 from __future__ import annotations
@@ -37,14 +37,13 @@ def ifft2u(kspace: torch.Tensor) -> torch.Tensor:
 
 
 def uncentered_to_centered_kspace(kspace: torch.Tensor) -> torch.Tensor:
-    """Convert un-centred k-space (DC at [0, 0], image origin at [0, 0]) to the centred convention.
+    """Convert un-centred k-space (DC at [0, 0]) to the centred convention.
 
-    With ``x = ifft2u(k)`` the image whose origin is at pixel (0, 0), the centred pair is
-    ``(fft2c(fftshift(x)), fftshift(x))``, and ``fft2c(fftshift(x)) == fftshift(k)`` for even sizes;
-    for odd sizes the exact identity needs a phase ramp, so this goes through the image domain.
+    In CC-359 and MoDL data the anatomy already sits in the middle of ``ifft2u(k)`` (their code
+    reconstructs with a plain ``ifft2``), so that image is the one to keep and the centred k-space
+    of it is ``fft2c(ifft2u(k))``. The stored DC value lands at ``(H//2, W//2)``.
     """
-    image = torch.fft.fftshift(ifft2u(kspace), dim=_DIMS)
-    return fft2c(image)
+    return fft2c(ifft2u(kspace))
 
 
 def uncentered_to_centered_mask(mask: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,51 @@
+"""Coil combination and sensitivity estimation for multi-coil data without stored maps.
+
+:func:`estimate_sens_maps` uses the low-resolution ACS approach: keep only the central
+``acs_fraction`` of k-space in both directions (under a Hann window, to avoid ringing), go back to
+image space, and divide each low-resolution coil image by the root-sum-of-squares of all of them:
+``S_c = lowres_c / sqrt(sum_c |lowres_c|^2)``. The maps then satisfy ``sum_c |S_c|^2 = 1`` where
+there is signal, and the SENSE combination ``sum_c conj(S_c) x_c`` is a complex image with the
+magnitude close to RSS and a smooth phase.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from automri.physics.fft import fft2c, ifft2c
+
+
+def rss(coil_images: torch.Tensor) -> torch.Tensor:
+    """Root-sum-of-squares over the coil axis: ``[..., C, H, W]`` -> float ``[..., H, W]``."""
+    return coil_images.abs().pow(2).sum(dim=-3).sqrt()
+
+
+def sense_combine(coil_images: torch.Tensor, sens: torch.Tensor) -> torch.Tensor:
+    """``sum_c conj(S_c) x_c``: coil images and maps ``[..., C, H, W]`` -> complex ``[..., H, W]``."""
+    return (sens.conj() * coil_images).sum(dim=-3)
+
+
+def _centre_window(length: int, keep: int) -> torch.Tensor:
+    """1D Hann window of ``keep`` samples centred on index ``length // 2`` (zeros elsewhere)."""
+    window = torch.zeros(length)
+    keep = max(1, min(keep, length))
+    start = length // 2 - keep // 2
+    window[start : start + keep] = torch.hann_window(keep + 2, periodic=False)[1:-1]
+    return window
+
+
+def estimate_sens_maps(coil_images: torch.Tensor, acs_fraction: float = 0.08, eps: float = 1e-6) -> torch.Tensor:
+    """Sensitivity maps complex64 ``[C, H, W]`` from fully sampled coil images ``[C, H, W]``.
+
+    ``acs_fraction``: fraction of each k-space dimension kept around the centre (at least 8 lines).
+    Pixels where the low-resolution RSS is below ``eps`` times its maximum get zero maps.
+    """
+    _, height, width = coil_images.shape
+    window = _centre_window(height, max(8, round(acs_fraction * height)))[:, None] * _centre_window(
+        width, max(8, round(acs_fraction * width))
+    )[None, :]
+    lowres = ifft2c(fft2c(coil_images) * window)
+    norm = rss(lowres)
+    valid = norm > eps * norm.max()
+    maps = torch.where(valid, lowres / torch.where(valid, norm, torch.ones_like(norm)), torch.zeros_like(lowres))
+    return maps.to(torch.complex64)

@@ -1,0 +1,60 @@
+"""A quick look at one sample: target, mask, zero-filled image and its error map (``automri data show``)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import torch
+
+from automri.data.coils import sense_combine
+from automri.data.sample import Sample
+from automri.physics.fft import ifft2c
+
+
+def zero_filled(sample: Sample) -> torch.Tensor:
+    """Zero-filled reconstruction complex ``[H, W]`` (SENSE-combined when the sample has maps)."""
+    image = ifft2c(sample.kspace)
+    return image if sample.sens is None else sense_combine(image, sample.sens)
+
+
+def save_preview(sample: Sample, out: str, title: str = "") -> str:
+    """Write a 4-panel PNG (target, mask, zero-filled, |zero-filled - target|) to ``out``; returns ``out``.
+
+    The file is written atomically (temporary file + ``os.replace``).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    target = sample.target.abs()
+    recon = zero_filled(sample).abs()
+    error = (recon - target).abs()
+    vmax = float(target.max()) or 1.0
+    panels = [
+        ("target", target, "gray", 0, vmax),
+        (f"mask ({float(sample.mask.mean()):.1%} sampled)", sample.mask, "gray", 0, 1),
+        ("zero-filled", recon, "gray", 0, vmax),
+        ("|error|", error, "inferno", 0, vmax / 4),
+    ]
+    figure, axes = plt.subplots(1, 4, figsize=(12, 3.4))
+    for axis, (name, image, cmap, low, high) in zip(axes, panels):
+        axis.imshow(image.numpy(), cmap=cmap, vmin=low, vmax=high)
+        axis.set_title(name, fontsize=9)
+        axis.axis("off")
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    directory = os.path.dirname(os.path.abspath(out))
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(suffix=".png", dir=directory)
+    os.close(handle)
+    try:
+        figure.savefig(temporary, dpi=100)
+        os.replace(temporary, out)
+    finally:
+        plt.close(figure)
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return out

@@ -1,0 +1,115 @@
+"""DICOM magnitude images (pydicom): one file, or a folder of slices (one or more series).
+
+Files in a folder are grouped by ``SeriesInstanceUID`` (one volume per series, id
+``series-<SeriesNumber>`` or the UID) and ordered along the slice normal by
+``ImagePositionPatient`` (``InstanceNumber`` when positions are missing). Multi-frame files give one
+slice per frame. Pixels are ``pixel_array * RescaleSlope + RescaleIntercept`` as float32 ``[rows, cols]``.
+Only pixel headers are read when the source opens; pixel data is read per slice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from automri.data.readers.common import VolumeCache, require_exists
+from automri.data.source import SliceData, check_index, require_finite
+from automri.errors import AutoMRIError
+
+
+def is_dicom_file(path: Path) -> bool:
+    """Whether ``path`` starts with the DICOM preamble (``DICM`` at byte 128) or ends in ``.dcm``."""
+    if path.suffix.lower() == ".dcm":
+        return True
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _header(path: Path):
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+    except (InvalidDicomError, OSError, EOFError) as err:
+        raise AutoMRIError(f"{path}: cannot read as DICOM ({err})") from err
+    if "Rows" not in header or "Columns" not in header:
+        raise AutoMRIError(f"{path}: DICOM without an image (tags Rows/Columns missing)")
+    return header
+
+
+def _position(header) -> float:
+    """Position along the slice normal (``ImagePositionPatient . normal``) or ``InstanceNumber``."""
+    if "ImagePositionPatient" in header and "ImageOrientationPatient" in header:
+        orientation = np.array(header.ImageOrientationPatient, dtype=float)
+        normal = np.cross(orientation[:3], orientation[3:])
+        return float(np.dot(normal, np.array(header.ImagePositionPatient, dtype=float)))
+    return float(header.get("InstanceNumber", 0) or 0)
+
+
+class DicomSource:
+    """Lazy :class:`~automri.data.source.VolumeSource` over DICOM files."""
+
+    format = "dicom"
+
+    def __init__(self, path: str, name: str | None = None) -> None:
+        root = require_exists(path)
+        self.path = str(root)
+        self.name = name or self.path
+        files = [root] if root.is_file() else sorted(p for p in root.iterdir() if p.is_file() and is_dicom_file(p))
+        if not files:
+            raise AutoMRIError(f"{self.path}: folder holds no DICOM files")
+        series: dict[str, list[tuple[float, str, int]]] = defaultdict(list)
+        names: dict[str, str] = {}
+        for file in files:
+            header = _header(file)
+            uid = str(header.get("SeriesInstanceUID", "series"))
+            names.setdefault(uid, f"series-{header.SeriesNumber}" if "SeriesNumber" in header else uid)
+            frames = int(header.get("NumberOfFrames", 1) or 1)
+            series[uid].extend((_position(header) + f, str(file), f if frames > 1 else -1) for f in range(frames))
+        self._slices = {names[uid]: [(file, frame) for _, file, frame in sorted(entries)] for uid, entries in series.items()}
+        self._cache = VolumeCache()
+
+    def volumes(self) -> list[str]:
+        return list(self._slices)
+
+    def num_slices(self, volume: str) -> int:
+        if volume not in self._slices:
+            raise AutoMRIError(f"{self.path}: no volume {volume!r}")
+        return len(self._slices[volume])
+
+    def _pixels(self, file: str) -> np.ndarray:
+        import pydicom
+
+        dataset = pydicom.dcmread(file)
+        try:
+            pixels = dataset.pixel_array.astype(np.float32)
+        except (AttributeError, ValueError, RuntimeError) as err:
+            raise AutoMRIError(f"{file}: cannot decode the DICOM pixel data ({err})") from err
+        return pixels * float(dataset.get("RescaleSlope", 1) or 1) + float(dataset.get("RescaleIntercept", 0) or 0)
+
+    def load_slice(self, volume: str, index: int) -> SliceData:
+        check_index(self, volume, index)
+        file, frame = self._slices[volume][index]
+        pixels = self._cache.get(file, lambda: self._pixels(file))
+        image = pixels[frame] if frame >= 0 else pixels
+        if image.ndim != 2:
+            raise AutoMRIError(f"{file}: pixel data of shape {image.shape} (expected a 2D greyscale image per frame)")
+        require_finite(image, f"{file}: pixel data")
+        return SliceData(image=torch.from_numpy(np.ascontiguousarray(image)), magnitude=True, meta={"volume": volume, "slice": index, "file": file})
+
+    def info(self) -> dict[str, object]:
+        file = next(iter(self._slices.values()))[0][0]
+        header = _header(Path(file))
+        return {
+            "dtype": f"{header.get('BitsAllocated', '?')}-bit DICOM",
+            "stored_shape": [int(header.Rows), int(header.Columns)],
+            "modality": str(header.get("Modality", "")),
+        }

@@ -1,0 +1,102 @@
+"""MoDL brain ``dataset.hdf5`` (Aggarwal, Mani, Jacob 2018).
+
+Keys (h5py order): ``trnOrg`` complex64 ``[N, H, W]`` coil-combined fully sampled images,
+``trnCsm`` complex64 ``[N, C, H, W]`` ESPIRiT maps, ``trnMask`` 0/1 ``[N, H, W]`` (a different 6x mask
+per slice), and the same three with the ``tst`` prefix. The original forward model is
+``A(x) = fft2(csm * x) / sqrt(H W)`` on the un-centred grid (DC at ``[0, 0]``; images centred in the
+array): the reader returns ``Org`` as the image (and target), ``Csm`` as the maps, and the mask
+moved to the centred layout (``uncentered_to_centered_mask``), for ``mask="source"``.
+
+Volumes: the training slices are consecutive blocks of ``slices_per_subject`` (90 in the released
+file: 4 subjects x 90), ids ``trn-00``, ``trn-01``...; the test slices are one subject, ``tst-00``.
+The authors' split (``split_mode="source"``) is train = ``trn-*``, test = ``tst-00``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from automri.data.readers.common import h5_dataset, open_h5, require_exists
+from automri.data.source import SliceData, check_index, require_finite
+from automri.errors import AutoMRIError
+from automri.physics.fft import uncentered_to_centered_mask
+
+PREFIXES = ("trn", "tst")
+
+
+class MoDLSource:
+    """Lazy :class:`~automri.data.source.VolumeSource` over a MoDL ``dataset.hdf5``."""
+
+    format = "modl"
+
+    def __init__(self, path: str, name: str | None = None, slices_per_subject: int = 90) -> None:
+        self.path = str(require_exists(path))
+        self.name = name or self.path
+        if slices_per_subject < 1:
+            raise AutoMRIError(f"slices_per_subject={slices_per_subject}: expected a positive number")
+        self.slices_per_subject = slices_per_subject
+        self._ranges = self._read_layout()
+
+    def _check(self, handle, prefix: str) -> int:
+        org = h5_dataset(handle, f"{prefix}Org", self.path, "complex images [slices, H, W]")
+        csm = h5_dataset(handle, f"{prefix}Csm", self.path, "complex coil maps [slices, coils, H, W]")
+        if org.ndim != 3 or org.dtype.kind != "c":
+            raise AutoMRIError(f"{self.path}: key '{prefix}Org' is {org.dtype} {org.shape} (expected complex [slices, H, W])")
+        if csm.ndim != 4 or csm.dtype.kind != "c" or csm.shape[0] != org.shape[0] or csm.shape[2:] != org.shape[1:]:
+            raise AutoMRIError(
+                f"{self.path}: key '{prefix}Csm' is {csm.dtype} {csm.shape} (expected complex [{org.shape[0]}, coils, {org.shape[1]}, {org.shape[2]}])"
+            )
+        if f"{prefix}Mask" in handle and handle[f"{prefix}Mask"].shape != org.shape:
+            raise AutoMRIError(f"{self.path}: key '{prefix}Mask' has shape {handle[f'{prefix}Mask'].shape} (expected {org.shape})")
+        return int(org.shape[0])
+
+    def _read_layout(self) -> dict[str, tuple[str, int, int]]:
+        """volume id -> (prefix, first slice, stop)."""
+        ranges: dict[str, tuple[str, int, int]] = {}
+        with open_h5(self.path) as handle:
+            present = [p for p in PREFIXES if f"{p}Org" in handle]
+            if not present:
+                raise AutoMRIError(f"{self.path}: keys 'trnOrg' and 'tstOrg' missing (expected a MoDL dataset.hdf5)")
+            for prefix in present:
+                count = self._check(handle, prefix)
+                block = self.slices_per_subject if prefix == "trn" else count
+                for number in range(math.ceil(count / block)):
+                    ranges[f"{prefix}-{number:02d}"] = (prefix, number * block, min(count, (number + 1) * block))
+        return ranges
+
+    def volumes(self) -> list[str]:
+        return list(self._ranges)
+
+    def num_slices(self, volume: str) -> int:
+        if volume not in self._ranges:
+            raise AutoMRIError(f"{self.path}: no volume {volume!r}")
+        _, start, stop = self._ranges[volume]
+        return stop - start
+
+    def predefined_split(self, split: str) -> list[str] | None:
+        """The authors' split: ``train`` = the ``trn`` subjects, ``test`` = the ``tst`` subject."""
+        prefix = {"train": "trn", "test": "tst"}.get(split)
+        return None if prefix is None else [v for v, (p, _, _) in self._ranges.items() if p == prefix]
+
+    def load_slice(self, volume: str, index: int) -> SliceData:
+        check_index(self, volume, index)
+        prefix, start, _ = self._ranges[volume]
+        stored = start + index
+        with open_h5(self.path) as handle:
+            image = torch.from_numpy(handle[f"{prefix}Org"][stored]).to(torch.complex64)
+            sens = torch.from_numpy(handle[f"{prefix}Csm"][stored]).to(torch.complex64)
+            mask = torch.from_numpy(handle[f"{prefix}Mask"][stored] != 0).float() if f"{prefix}Mask" in handle else None
+        require_finite(image, f"{self.path}: key '{prefix}Org' slice {stored}")
+        require_finite(sens, f"{self.path}: key '{prefix}Csm' slice {stored}")
+        mask = None if mask is None else uncentered_to_centered_mask(mask)
+        return SliceData(image=image, sens=sens, mask=mask, meta={"volume": volume, "slice": stored, "key": f"{prefix}Org"})
+
+    def info(self) -> dict[str, object]:
+        import h5py
+
+        with open_h5(self.path) as handle:
+            keys = {k: [str(v.dtype), list(v.shape)] for k, v in handle.items() if isinstance(v, h5py.Dataset)}
+            first = next(k for k in ("trnOrg", "tstOrg") if k in handle)
+            return {"dtype": str(handle[first].dtype), "stored_shape": list(handle[first].shape), "keys": keys}
