@@ -21,6 +21,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+@app.callback()
+def _root() -> None:
+    """AutoMRI: NAS for MR image reconstruction. Try `automri demo` or `automri data list`."""
+
+
 _COMMAND_MODULES = ("data", "score", "demo", "train", "search", "fed", "bench", "bench_quality", "report")
 
 

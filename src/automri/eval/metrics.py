@@ -78,7 +78,7 @@ def ssim_torch(
     return per_image.mean() if reduction == "mean" else per_image
 
 
-def _as_numpy(image: ArrayLike) -> np.ndarray:
+def to_magnitude(image: ArrayLike) -> np.ndarray:
     """Real float64 numpy magnitude from a numpy array or torch tensor (complex -> abs)."""
     if isinstance(image, torch.Tensor):
         image = image.detach().cpu()
@@ -89,7 +89,7 @@ def _as_numpy(image: ArrayLike) -> np.ndarray:
 
 
 def _pair(gt: ArrayLike, pred: ArrayLike, ndim: int) -> tuple[np.ndarray, np.ndarray]:
-    gt_np, pred_np = _as_numpy(gt), _as_numpy(pred)
+    gt_np, pred_np = to_magnitude(gt), to_magnitude(pred)
     if gt_np.shape != pred_np.shape:
         raise AutoMRIError(f"target shape {gt_np.shape} and prediction shape {pred_np.shape} differ")
     if gt_np.ndim != ndim:
@@ -109,7 +109,7 @@ def _ssim_slices(gt: np.ndarray, pred: np.ndarray, data_range: np.ndarray | floa
 
 def nmse(gt: ArrayLike, pred: ArrayLike) -> float:
     """Normalised MSE ``||gt - pred||^2 / ||gt||^2`` over all elements (any shape)."""
-    gt_np, pred_np = _as_numpy(gt), _as_numpy(pred)
+    gt_np, pred_np = to_magnitude(gt), to_magnitude(pred)
     if gt_np.shape != pred_np.shape:
         raise AutoMRIError(f"target shape {gt_np.shape} and prediction shape {pred_np.shape} differ")
     return float(np.sum((gt_np - pred_np) ** 2) / np.sum(gt_np**2))

@@ -1,0 +1,136 @@
+"""Score reconstruction files against fastMRI-style targets, like ``fastmri/evaluate.py``.
+
+For every target ``.h5`` file in a folder (key ``reconstruction_esc`` or ``reconstruction_rss``,
+magnitude ``[S, H, W]``), the prediction file with the same name (key ``reconstruction``) is
+centre-cropped to the target's ``[H, W]`` and scored per volume in the fastMRI convention
+(:func:`automri.eval.metrics.volume_metrics`); the summary is the mean and std over volumes.
+(fastMRI also crops the target to ``(W, W)``, a no-op for its 320x320 targets.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from automri.errors import AutoMRIError
+from automri.eval.metrics import Summary, summarise, volume_metrics
+
+TARGET_KEYS = ("reconstruction_esc", "reconstruction_rss")
+"""Target keys that ``key="auto"`` tries, in this order (single-coil files hold both; fastMRI's
+single-coil challenge scores against ``reconstruction_esc``, multi-coil files only have ``_rss``)."""
+PREDICTION_KEY = "reconstruction"
+
+
+@dataclass
+class ScoreResult:
+    """Per-volume fastMRI metrics by file name, the key used for each target, and their summary."""
+
+    volumes: dict[str, dict[str, float]]
+    keys: dict[str, str]
+
+    @property
+    def summary(self) -> dict[str, Summary]:
+        return summarise(self.volumes.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict ``{"volumes", "keys", "summary": {metric: {"mean", "std", "n"}}}``."""
+        return {
+            "volumes": self.volumes,
+            "keys": self.keys,
+            "summary": {name: {"mean": s.mean, "std": s.std, "n": s.n} for name, s in self.summary.items()},
+        }
+
+
+def center_crop(volume: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarray:
+    """Centre-crop the last two dims of ``volume`` to ``shape`` (fastMRI's ``center_crop`` offsets).
+
+    ``name`` identifies the array in the error raised when ``volume`` is smaller than ``shape``.
+    """
+    height, width = volume.shape[-2:]
+    if height < shape[0] or width < shape[1]:
+        raise AutoMRIError(f"{name}: shape {volume.shape} cannot be centre-cropped to {shape}")
+    top, left = (height - shape[0]) // 2, (width - shape[1]) // 2
+    return volume[..., top : top + shape[0], left : left + shape[1]]
+
+
+def _read(path: Path, key: str, what: str) -> np.ndarray:
+    with h5py.File(path, "r") as handle:
+        if key not in handle:
+            raise AutoMRIError(f"{path}: key {key!r} missing (expected the {what} as a [slices, H, W] array)")
+        data = handle[key][()]
+    if data.ndim == 2:
+        data = data[None]
+    if data.ndim != 3:
+        raise AutoMRIError(f"{path}: key {key!r} has shape {data.shape} (expected [slices, H, W])")
+    return np.abs(data) if np.iscomplexobj(data) else data.astype(np.float64)
+
+
+def _target_key(path: Path, key: str) -> str:
+    if key != "auto":
+        return key
+    with h5py.File(path, "r") as handle:
+        for candidate in TARGET_KEYS:
+            if candidate in handle:
+                return candidate
+    raise AutoMRIError(f"{path}: none of the target keys {list(TARGET_KEYS)} found")
+
+
+def score_volume(
+    target_path: Path, prediction_path: Path, key: str = "auto", crop: bool = True
+) -> tuple[str, dict[str, float]]:
+    """Score one prediction file against one target file; returns ``(target_key, metrics)``."""
+    if not prediction_path.is_file():
+        raise AutoMRIError(f"{prediction_path}: prediction file missing for target {target_path.name}")
+    target_key = _target_key(target_path, key)
+    target = _read(target_path, target_key, "target")
+    prediction = _read(prediction_path, PREDICTION_KEY, "reconstruction")
+    if prediction.shape[0] != target.shape[0]:
+        raise AutoMRIError(
+            f"{prediction_path}: key {PREDICTION_KEY!r} has {prediction.shape[0]} slices, "
+            f"target {target_path.name} key {target_key!r} has {target.shape[0]}"
+        )
+    if crop:
+        prediction = center_crop(prediction, target.shape[-2:], f"{prediction_path} key {PREDICTION_KEY!r}")
+    elif prediction.shape != target.shape:
+        raise AutoMRIError(
+            f"{prediction_path}: key {PREDICTION_KEY!r} has shape {prediction.shape}, target key "
+            f"{target_key!r} has {target.shape} (use --crop to centre-crop the prediction)"
+        )
+    return target_key, volume_metrics(target, prediction)
+
+
+def score_directory(
+    targets: str | Path,
+    predictions: str | Path,
+    key: str = "auto",
+    crop: bool = True,
+    on_volume: Callable[[str], None] | None = None,
+) -> ScoreResult:
+    """Score every ``*.h5`` target in ``targets`` against the same-named file in ``predictions``.
+
+    ``key``: ``"auto"`` (``reconstruction_esc`` if present, else ``reconstruction_rss``) or an
+    explicit target key. ``crop``: centre-crop predictions to the target size (else shapes must
+    match). ``on_volume(name)`` is called after each volume (progress display).
+    """
+    targets, predictions = Path(targets), Path(predictions)
+    for folder, flag in ((targets, "--targets"), (predictions, "--predictions")):
+        if not folder.is_dir():
+            raise AutoMRIError(f"{flag} {folder}: not a directory")
+    if key != "auto" and key not in TARGET_KEYS:
+        raise AutoMRIError(f"--key {key!r}: expected 'auto' or one of {list(TARGET_KEYS)}")
+    target_files = sorted(targets.glob("*.h5"))
+    if not target_files:
+        raise AutoMRIError(f"--targets {targets}: no .h5 target files found")
+    volumes, keys = {}, {}
+    for target_path in target_files:
+        keys[target_path.name], volumes[target_path.name] = score_volume(
+            target_path, predictions / target_path.name, key=key, crop=crop
+        )
+        if on_volume is not None:
+            on_volume(target_path.name)
+    return ScoreResult(volumes=volumes, keys=keys)

@@ -1,0 +1,540 @@
+"""Speed benchmark: training slices/s, inference ms/slice and the achieved GFLOP/s of every model,
+as a fraction of an fp32 matrix-multiply rate measured in the same run (``automri bench speed``).
+
+What is measured (all timings are medians of ``repeats`` timed runs after ``warmup`` untimed ones)
+--------------------------------------------------------------------------------------------------
+* ``matmul_gflops``: ``torch.mm`` of two fp32 ``n x n`` matrices (``2 n^3`` FLOPs), measured before
+  and after the models; the reference rate is the mean of the two (their gap shows how much the
+  machine drifted during the run).
+* ``train_slices_per_s``: one training step = forward + L1 loss + backward + ``Adam.step`` on a
+  batch of ``batch`` slices of ``size x size`` from :func:`automri.eval.profile.example_inputs`.
+* ``inference_ms``: one no-grad forward pass of one slice (:func:`automri.eval.profile.measure_latency`).
+* ``macs``: multiply-accumulates of one forward pass of one slice, FFTs included
+  (:func:`automri.eval.profile.count_macs`); ``peak_mem_mb``: peak extra memory of that pass
+  (:func:`automri.eval.profile.peak_memory`).
+* ``train_gflops = TRAIN_FLOPS_PER_FORWARD_FLOP * 2 * macs * train_slices_per_s / 1e9``: the usual
+  "backward costs twice the forward" estimate (one pass for the input gradients, one for the weight
+  gradients); ``fraction_of_matmul = train_gflops / matmul_gflops``.
+* ``breakdown``: where a training step's time goes, from ``torch.profiler`` self times grouped by
+  :func:`classify_op` (convolution, FFT, BLAS matmul, optimizer, other element-wise / memory-bound
+  aten ops, autograd and Python overhead), plus the share of the forward pass spent inside
+  data-consistency layers (FFTs, k-space replacement, conjugate gradient).
+
+Ratios are only meaningful within one run on one machine: compare ``fraction_of_matmul``, not raw
+GFLOP/s, across runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shlex
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.profiler import ProfilerActivity, profile, record_function
+
+from automri.errors import AutoMRIError
+from automri.eval import report
+from automri.eval.profile import count_macs, count_parameters, example_inputs, measure_latency, peak_memory
+from automri.train.device import resolve_device
+
+MATMUL_SIZE = 2048
+TRAIN_FLOPS_PER_FORWARD_FLOP = 3
+CONV_HEAVY_MODELS = ("unet", "modl", "dccnn")
+"""The models the speed target applies to: training at >= :data:`TARGET_FRACTION` of the matmul rate."""
+TARGET_FRACTION = 0.30
+BASELINE_MODELS = ("zero_filled", "cs_tv", "unet", "dccnn", "modl", "rdn", "cddn_tdc")
+SEARCHED_NETS = ("fedautomri_v1", "emrnas_cardiac")
+DEFAULT_MODELS = BASELINE_MODELS + SEARCHED_NETS
+BREAKDOWN_CATEGORIES = ("conv", "fft", "matmul", "optimizer", "elementwise", "overhead")
+"""Columns of the breakdown; ``overhead`` = autograd engine, Python and profiler time outside aten kernels."""
+REPORT_TITLE = "Speed benchmark"
+DC_RANGE = "automri::data_consistency"
+FORWARD_RANGE = "automri::forward"
+_MATMUL_OPS = frozenset({"aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::dot", "aten::vdot", "aten::mv"})
+_CONV_MARKERS = ("convolution", "conv2d", "conv_transpose", "conv_depthwise")
+
+
+def _searched_genotype(name: str) -> dict[str, Any]:
+    """The genotype of a named searched net (FedAutoMRI's FedNAS_V1, EMR-NAS's cardiac architecture)."""
+    if name == "fedautomri_v1":
+        from automri.nas.genotype import FEDNAS_V1
+
+        return FEDNAS_V1
+    from automri.nas.rir_space import PAPER_CARDIAC_OPS
+
+    return {"space": "rir", "ops": list(PAPER_CARDIAC_OPS)}
+
+
+def build_benchmark_model(spec: str) -> nn.Module:
+    """The model named ``spec``: a registry name (default width), a searched net of
+    :data:`SEARCHED_NETS`, or a path to a genotype ``.json`` file."""
+    if spec in SEARCHED_NETS:
+        from automri.nas.genotype import build_network
+
+        return build_network(_searched_genotype(spec))
+    if spec.endswith(".json"):
+        from automri.nas.genotype import build_network, load_genotype
+
+        return build_network(load_genotype(spec))
+    from automri.models.registry import build_model
+
+    return build_model(spec)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int, device: torch.device) -> float:
+    """Median wall-clock seconds of ``fn()`` over ``repeats`` timed calls after ``warmup`` untimed ones."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        _synchronize(device)
+        start = time.perf_counter()
+        fn()
+        _synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_rate_gflops(n: int = MATMUL_SIZE, repeats: int = 5, warmup: int = 1, device: str | torch.device = "cpu") -> float:
+    """fp32 matrix-multiply rate in GFLOP/s: ``2 n^3`` FLOPs of ``torch.mm`` over its median time."""
+    device = torch.device(device)
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=generator).to(device)
+    b = torch.randn(n, n, generator=generator).to(device)
+    out = torch.empty(n, n, device=device)
+    seconds = median_seconds(lambda: torch.mm(a, b, out=out), repeats, warmup, device)
+    return 2.0 * n**3 / seconds / 1e9
+
+
+class _TrainStep:
+    """One optimisation step of a private copy of ``model`` on seeded inputs (L1 loss, Adam)."""
+
+    def __init__(
+        self, model: nn.Module, batch: int, size: int, coils: int, device: torch.device, channels_last: bool, seed: int
+    ) -> None:
+        self.model = copy.deepcopy(model).to(device).train()
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise AutoMRIError(f"{type(model).__name__}: no trainable parameters, so no training speed")
+        self.optimizer = torch.optim.Adam(params, lr=1e-4)
+        self.inputs = example_inputs(size, batch=batch, coils=coils, device=device, seed=seed)
+        generator = torch.Generator().manual_seed(seed + 1)
+        self.target = torch.randn(batch, size, size, dtype=torch.complex64, generator=generator).to(device)
+
+    def __call__(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        with record_function(FORWARD_RANGE):
+            output = self.model(*self.inputs)
+        loss = (output - self.target).abs().mean()
+        loss.backward()
+        self.optimizer.step()
+
+
+def train_step_rate(
+    model: nn.Module,
+    batch: int = 4,
+    size: int = 256,
+    coils: int = 0,
+    repeats: int = 5,
+    warmup: int = 1,
+    device: str | torch.device = "cpu",
+    channels_last: bool = False,
+    seed: int = 0,
+) -> float:
+    """Training throughput in slices/s: ``batch`` over the median time of one step (forward, L1 loss,
+    backward, Adam) on ``batch`` slices ``size x size`` (``coils`` > 0: multi-coil with sens maps).
+
+    Trains a deep copy; ``model`` is not modified. ``channels_last`` stores its weights (and so its
+    convolution outputs) in the NHWC memory format.
+    """
+    device = torch.device(device)
+    step = _TrainStep(model, batch, size, coils, device, channels_last, seed)
+    return batch / median_seconds(step, repeats, warmup, device)
+
+
+def inference_ms(
+    model: nn.Module, size: int = 256, coils: int = 0, repeats: int = 5, warmup: int = 1, device: str | torch.device = "cpu"
+) -> float:
+    """Median milliseconds of one no-grad forward pass of one ``size x size`` slice (eval mode)."""
+    device = torch.device(device)
+    model = model.to(device).eval()
+    return measure_latency(model, example_inputs(size, batch=1, coils=coils, device=device), repeats=repeats, warmup=warmup)
+
+
+def training_gflops(macs_per_slice: int, slices_per_s: float) -> float:
+    """Achieved training GFLOP/s: ``3 x`` the forward FLOPs (``2 x`` MACs) per slice times slices/s."""
+    return TRAIN_FLOPS_PER_FORWARD_FLOP * 2 * macs_per_slice * slices_per_s / 1e9
+
+
+def classify_op(name: str) -> str:
+    """The breakdown category of a profiler event name (see :data:`BREAKDOWN_CATEGORIES`)."""
+    lower = name.lower()
+    if not lower.startswith("aten::"):
+        return "overhead"  # autograd::engine nodes, Optimizer.step ranges, our own ranges
+    if any(marker in lower for marker in _CONV_MARKERS):
+        return "conv"
+    if "fft" in lower:
+        return "fft"
+    if name in _MATMUL_OPS:
+        return "matmul"
+    if lower.startswith("aten::_foreach"):
+        return "optimizer"
+    return "elementwise"
+
+
+def _is_dc_layer(module: nn.Module) -> bool:
+    from automri.physics import dc
+
+    return isinstance(module, (dc.HardDC, dc.NoiseWeightedDC, dc.TwoStepDC, dc.ProximalDC))
+
+
+@contextmanager
+def _dc_ranges(model: nn.Module) -> Iterator[None]:
+    """Mark every data-consistency layer's forward as the profiler range :data:`DC_RANGE`."""
+    open_ranges: list[record_function] = []
+
+    def enter(module: nn.Module, args: object) -> None:
+        open_ranges.append(record_function(DC_RANGE).__enter__())
+
+    def leave(module: nn.Module, args: object, output: object) -> None:
+        open_ranges.pop().__exit__(None, None, None)
+
+    handles = []
+    for module in model.modules():
+        if _is_dc_layer(module):
+            handles += [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def operator_breakdown(
+    model: nn.Module,
+    batch: int = 4,
+    size: int = 256,
+    coils: int = 0,
+    steps: int = 1,
+    device: str | torch.device = "cpu",
+    channels_last: bool = False,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Where the time of a training step goes, from ``torch.profiler`` over ``steps`` steps (after one
+    warm-up step).
+
+    Returns ``{"fractions": {category: share of the profiled self time}, "step_ms": profiled ms per
+    step, "dc_forward_fraction": share of the forward pass inside data-consistency layers,
+    "top_ops": [[op name, category, share], ...] (the 8 largest)}``. Profiling adds overhead, so
+    ``step_ms`` is above the un-profiled step time.
+    """
+    device = torch.device(device)
+    step = _TrainStep(model, batch, size, coils, device, channels_last, seed)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    time_attr = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    with _dc_ranges(step.model):
+        step()
+        _synchronize(device)
+        start = time.perf_counter()
+        with profile(activities=activities) as prof:
+            for _ in range(steps):
+                step()
+            _synchronize(device)
+        wall_us = (time.perf_counter() - start) * 1e6
+    events = prof.key_averages()
+    totals = dict.fromkeys(BREAKDOWN_CATEGORIES, 0.0)
+    per_op: list[tuple[str, str, float]] = []
+    for event in events:
+        self_time = float(getattr(event, time_attr))
+        if self_time <= 0:
+            continue
+        category = classify_op(event.key)
+        totals[category] += self_time
+        per_op.append((event.key, category, self_time))
+    profiled = sum(totals.values())
+    if device.type == "cpu":  # time outside any recorded op: Python between ops, profiler bookkeeping
+        totals["overhead"] += max(0.0, wall_us - profiled)
+        profiled = max(profiled, wall_us)
+    ranges = {event.key: float(event.cpu_time_total) for event in events}
+    forward = ranges.get(FORWARD_RANGE, 0.0)
+    per_op.sort(key=lambda item: -item[2])
+    return {
+        "fractions": {name: value / profiled for name, value in totals.items()},
+        "step_ms": wall_us / 1000.0 / steps,
+        "dc_forward_fraction": ranges.get(DC_RANGE, 0.0) / forward if forward > 0 else 0.0,
+        "top_ops": [[name, category, value / profiled] for name, category, value in per_op[:8]],
+    }
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    """:func:`automri.eval.report.machine_info` plus the oneDNN (mkldnn) state and the benchmark device."""
+    return {
+        **report.machine_info(),
+        "mkldnn": bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled),
+        "device": str(device),
+    }
+
+
+def flower_round_overhead() -> dict[str, Any]:
+    """The Flower round overhead from ``automri.federated.simulation.measure_round_overhead()`` when
+    that function exists.
+
+    Contract expected from it: no required arguments; returns the overhead of one Flower round in
+    seconds (wall time of a round minus the clients' local training) as a float, or a mapping with
+    the key ``"round_overhead_s"`` (other keys are kept as details). Without it the result says
+    ``"measured": False`` and why; no number is made up.
+    """
+    try:
+        from automri.federated import simulation
+    except ImportError as err:
+        return {"measured": False, "reason": f"automri.federated.simulation cannot be imported ({err})"}
+    measure = getattr(simulation, "measure_round_overhead", None)
+    if measure is None:
+        return {"measured": False, "reason": "automri.federated.simulation.measure_round_overhead does not exist yet"}
+    result = measure()
+    details = dict(result) if isinstance(result, dict) else {"round_overhead_s": result}
+    if not isinstance(details.get("round_overhead_s"), (int, float)):
+        raise AutoMRIError(f"measure_round_overhead() returned {result!r}; expected seconds or a 'round_overhead_s' key")
+    return {"measured": True, **details}
+
+
+def speed_command(
+    models: Sequence[str], size: int, batch: int, coils: int, repeats: int, warmup: int, device: str,
+    channels_last: bool, threads: int | None, memory: bool, breakdown: bool, flower: bool, matmul_size: int,
+    out_md: Path,
+) -> str:
+    """The ``automri bench speed`` command line that reproduces a run with these settings."""
+    parts = ["automri", "bench", "speed", "--models", ",".join(models), "--size", str(size), "--batch", str(batch),
+             "--coils", str(coils), "--repeats", str(repeats), "--warmup", str(warmup), "--device", device,
+             "--matmul-size", str(matmul_size)]
+    if threads is not None:
+        parts += ["--threads", str(threads)]
+    parts += [flag for flag, on in (("--channels-last", channels_last), ("--no-memory", not memory),
+                                   ("--no-breakdown", not breakdown), ("--no-flower", not flower)) if on]
+    return shlex.join([*parts, "--out", str(out_md)])
+
+
+def _measure_model(
+    name: str, model: nn.Module, size: int, batch: int, coils: int, repeats: int, warmup: int, device: torch.device,
+    channels_last: bool, memory: bool, breakdown: bool,
+) -> dict[str, Any]:
+    """Every number of one row of the table (training numbers are None for models without weights)."""
+    model = model.to(device)
+    one_slice = example_inputs(size, batch=1, coils=coils, device=device)
+    trainable = any(p.requires_grad for p in model.parameters())
+    row: dict[str, Any] = {
+        "model": name,
+        "params": count_parameters(model),
+        "macs": count_macs(model.eval(), one_slice),
+        "inference_ms": inference_ms(model, size, coils, repeats, warmup, device),
+        "peak_mem_mb": peak_memory(model.eval(), one_slice) if memory else None,
+        "train_slices_per_s": None,
+        "train_gflops": None,
+        "breakdown": None,
+    }
+    if trainable:
+        rate = train_step_rate(model, batch, size, coils, repeats, warmup, device, channels_last)
+        row["train_slices_per_s"] = rate
+        row["train_gflops"] = training_gflops(row["macs"], rate)
+        if breakdown:
+            row["breakdown"] = operator_breakdown(model, batch, size, coils, 1, device, channels_last)
+    return row
+
+
+@contextmanager
+def _num_threads(threads: int | None) -> Iterator[None]:
+    """Run the body with ``torch.set_num_threads(threads)`` (None: unchanged), then restore the count."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _check_options(
+    models: Sequence[str], size: int, batch: int, coils: int, repeats: int, warmup: int, threads: int | None,
+    matmul_size: int,
+) -> None:
+    if not models:
+        raise AutoMRIError("--models: expected at least one model name")
+    for flag, value, low in (("--size", size, 8), ("--batch", batch, 1), ("--coils", coils, 0),
+                             ("--repeats", repeats, 1), ("--warmup", warmup, 0), ("--matmul-size", matmul_size, 1)):
+        if value < low:
+            raise AutoMRIError(f"{flag}: expected an integer >= {low}, got {value}")
+    if threads is not None and threads < 1:
+        raise AutoMRIError(f"--threads: expected a positive number of threads, got {threads}")
+
+
+def run_speed_benchmark(
+    models: Sequence[str] = DEFAULT_MODELS,
+    size: int = 256,
+    batch: int = 4,
+    coils: int = 0,
+    repeats: int = 5,
+    warmup: int = 1,
+    device: str = "auto",
+    channels_last: bool = False,
+    threads: int | None = None,
+    memory: bool = True,
+    breakdown: bool = True,
+    flower: bool = True,
+    matmul_size: int = MATMUL_SIZE,
+    out_md: Path | None = Path("docs/speed.md"),
+    out_json: Path | None = None,
+    on_model: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Measure every model of ``models`` (see the module docstring) and write the report.
+
+    ``out_md``: the Markdown report (table, breakdown, Flower overhead, machine, command), written
+    atomically; ``out_json``: the same results as JSON. ``threads`` sets ``torch.set_num_threads`` during
+    the run (None: keep the current count). ``on_model(name)`` is called before each model is measured.
+    Returns ``{"command", "machine", "settings", "matmul", "models": [rows], "flower"}``.
+    """
+    models = list(models)
+    _check_options(models, size, batch, coils, repeats, warmup, threads, matmul_size)
+    resolved = resolve_device(device)
+    built = {name: build_benchmark_model(name) for name in models}  # bad names fail before any timing
+    command = speed_command(models, size, batch, coils, repeats, warmup, device, channels_last, threads, memory,
+                            breakdown, flower, matmul_size, out_md or Path("docs/speed.md"))
+    with _num_threads(threads):
+        machine = machine_info(resolved)
+        before = matmul_rate_gflops(matmul_size, repeats, warmup, resolved)
+        rows = []
+        for name, model in built.items():
+            if on_model is not None:
+                on_model(name)
+            rows.append(_measure_model(name, model, size, batch, coils, repeats, warmup, resolved, channels_last,
+                                       memory, breakdown))
+        after = matmul_rate_gflops(matmul_size, repeats, warmup, resolved)
+    reference = (before + after) / 2
+    for row in rows:
+        row["fraction_of_matmul"] = None if row["train_gflops"] is None else row["train_gflops"] / reference
+    result = {
+        "command": command,
+        "machine": machine,
+        "settings": {"size": size, "batch": batch, "coils": coils, "repeats": repeats, "warmup": warmup,
+                     "channels_last": channels_last, "matmul_size": matmul_size},
+        "matmul": {"gflops": reference, "before": before, "after": after},
+        "models": rows,
+        "flower": flower_round_overhead() if flower else {"measured": False, "reason": "skipped (--no-flower)"},
+    }
+    if out_md is not None:
+        report.write_report(out_md, speed_report_sections(result), title=REPORT_TITLE)
+    if out_json is not None:
+        report.write_text_atomic(out_json, json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _results_table(rows: Sequence[dict[str, Any]]) -> str:
+    columns = ["model", "params", "GMACs/slice", "train slices/s", "inference ms/slice", "peak mem MiB",
+               "train GFLOP/s", "% of matmul"]
+    table = [
+        {
+            "model": row["model"],
+            "params": f"{row['params']:,}",
+            "GMACs/slice": _fmt(row["macs"] / 1e9, ".3f"),
+            "train slices/s": _fmt(row["train_slices_per_s"], ".3g"),
+            "inference ms/slice": _fmt(row["inference_ms"], ".3g"),
+            "peak mem MiB": _fmt(row["peak_mem_mb"], ".0f"),
+            "train GFLOP/s": _fmt(row["train_gflops"], ".1f"),
+            "% of matmul": _fmt(None if row["fraction_of_matmul"] is None else 100 * row["fraction_of_matmul"], ".1f"),
+        }
+        for row in rows
+    ]
+    return report.markdown_table(table, columns)
+
+
+def _target_lines(rows: Sequence[dict[str, Any]]) -> str:
+    lines = []
+    for row in rows:
+        if row["model"] in CONV_HEAVY_MODELS and row["fraction_of_matmul"] is not None:
+            verdict = "meets" if row["fraction_of_matmul"] >= TARGET_FRACTION else "is below"
+            lines.append(f"- `{row['model']}` trains at {100 * row['fraction_of_matmul']:.1f} % of the matmul rate: "
+                         f"{verdict} the {100 * TARGET_FRACTION:.0f} % target.")
+    return "\n".join(lines) or "No conv-heavy model (" + ", ".join(CONV_HEAVY_MODELS) + ") was trained in this run."
+
+
+def _breakdown_table(rows: Sequence[dict[str, Any]]) -> str:
+    columns = ["model", *BREAKDOWN_CATEGORIES, "DC share of forward", "profiled ms/step", "largest ops"]
+    table = []
+    for row in rows:
+        breakdown = row["breakdown"]
+        if breakdown is None:
+            continue
+        entry = {"model": row["model"]}
+        entry.update({name: f"{100 * breakdown['fractions'][name]:.1f} %" for name in BREAKDOWN_CATEGORIES})
+        entry["DC share of forward"] = f"{100 * breakdown['dc_forward_fraction']:.1f} %"
+        entry["profiled ms/step"] = f"{breakdown['step_ms']:.1f}"
+        entry["largest ops"] = ", ".join(f"{name} {100 * share:.0f} %" for name, _, share in breakdown["top_ops"][:3])
+        table.append(entry)
+    return report.markdown_table(table, columns) if table else "No breakdown was recorded (`--no-breakdown`).\n"
+
+
+def _flower_text(flower: dict[str, Any]) -> str:
+    if not flower["measured"]:
+        return f"Not measured: {flower['reason']}."
+    details = ", ".join(f"{key} = {value}" for key, value in flower.items() if key not in ("measured", "round_overhead_s"))
+    return f"{flower['round_overhead_s']:.3f} s per round" + (f" ({details})" if details else "") + "."
+
+
+def speed_report_sections(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """The ``(heading, Markdown body)`` sections of the report of a :func:`run_speed_benchmark` result."""
+    machine, settings, matmul = result["machine"], result["settings"], result["matmul"]
+    run = (
+        f"Command: `{result['command']}`\n\n"
+        f"- Date: {machine['date']}\n"
+        f"- CPU: {machine['cpu']}, {machine['cores']} logical cores; torch {machine['torch']} with "
+        f"torch.get_num_threads() = {machine['torch_threads']}; oneDNN (mkldnn) {'on' if machine['mkldnn'] else 'off'}\n"
+        f"- Device: {machine['device']}" + (f" ({machine['gpu']})" if machine["gpu"] else "") + "\n"
+        f"- Python {machine['python']} on {machine['platform']}\n"
+        f"- Inputs: {settings['size']}x{settings['size']}, training batch {settings['batch']}, "
+        f"{'single-coil' if settings['coils'] == 0 else str(settings['coils']) + ' coils'}, "
+        f"channels_last {'on' if settings['channels_last'] else 'off'}; medians of {settings['repeats']} timed runs "
+        f"after {settings['warmup']} warm-up run(s)\n"
+        f"- fp32 matmul reference ({settings['matmul_size']}x{settings['matmul_size']} `torch.mm`): "
+        f"{matmul['gflops']:.1f} GFLOP/s (before the models {matmul['before']:.1f}, after {matmul['after']:.1f})\n"
+    )
+    method = (
+        "- train slices/s: forward + L1 loss + backward + Adam step on a batch, median step time.\n"
+        "- inference ms/slice: one no-grad forward pass of one slice; peak mem: extra memory of that pass.\n"
+        "- GMACs/slice: one forward pass of one slice by `torch.utils.flop_counter`, FFTs included "
+        "(`5 N log2 N` real FLOPs per complex FFT of N points; see `automri.eval.profile`).\n"
+        f"- train GFLOP/s = {TRAIN_FLOPS_PER_FORWARD_FLOP} x 2 x MACs x slices/s (backward ~ 2 x forward); "
+        "% of matmul = train GFLOP/s / the matmul reference of this run.\n"
+        "- Breakdown: `torch.profiler` self time of one training step by operator kind; *element-wise* = "
+        "all other aten kernels (activations, normalisation, adds, copies, reductions: memory-bound), "
+        "*overhead* = autograd engine, Python and profiler time outside kernels; *DC share of forward* = "
+        "time inside data-consistency layers (FFTs, k-space replacement, CG) over the forward pass.\n"
+        "- Compare ratios (% of matmul) within one run, not raw rates across runs or machines.\n"
+    )
+    return [
+        ("Run", run),
+        ("Results", _results_table(result["models"])),
+        (f"Target: conv-heavy models at >= {100 * TARGET_FRACTION:.0f} % of the matmul rate", _target_lines(result["models"])),
+        ("Where the training time goes", _breakdown_table(result["models"])),
+        ("Flower round overhead", _flower_text(result["flower"])),
+        ("Method", method),
+    ]
