@@ -1,0 +1,207 @@
+"""Peak memory of EMR-NAS search steps versus training the derived network.
+
+Three cases, each measured in a FRESH Python subprocess so that no allocator cache or high-water
+mark leaks between them:
+
+* ``binarized``: one Algorithm 1 step of :class:`automri.nas.proxyless.ProxylessStrategy` on the
+  supernet with ProxylessNAS ``full_v2`` edges (weight step on a train batch + alpha step on a val
+  batch);
+* ``softmax``: the same step with DARTS softmax mixing (every candidate's activations kept);
+* ``derived``: one supervised training step (Adam) of the derived network (the paper's Cardiac
+  architecture ``[O5 O8 O8|O8 O8 O8|O4 O1 O2|O8 O8 O8|O6 O8 O8]``).
+
+Reported: peak RSS of the process (``resource.getrusage``, KiB on Linux), the RSS before the step
+(model, optimiser and batch built), and with CUDA ``torch.cuda.max_memory_allocated`` over the
+step. Target of the ProxylessNAS design: binarized <= 1.5 x derived.
+
+Paper scale (writes docs/emrnas-memory.md)::
+
+    python benchmarks/memory_rir_search.py --size 256 --batch 8 --device cuda
+
+Quick check (no report)::
+
+    python benchmarks/memory_rir_search.py --size 32 --batch 2 --width 8 --no-report
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+CASES = ("binarized", "softmax", "derived")
+
+
+def _rss_mib() -> float:
+    """Current resident set size of this process in MiB (Linux /proc)."""
+    with open("/proc/self/statm", encoding="ascii") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def measure(
+    case: str, size: int, batch_size: int, width: int, components: int, device: str, threads: int
+) -> dict[str, float]:
+    """Build the case's model and a batch, run one step, return memory figures in MiB."""
+    import torch
+
+    from automri.data.sample import Batch
+    from automri.nas.proxyless import ProxylessStrategy
+    from automri.nas.rir_space import PAPER_CARDIAC_OPS, RIRNet, RIRSearchNet
+    from automri.physics.fft import fft2c
+    from automri.physics.masks import build_mask
+    from automri.train.losses import build_loss
+    from automri.train.stepper import SupervisedStepper
+
+    torch.manual_seed(0)
+    torch.set_num_threads(threads)
+    target_device = torch.device(device)
+
+    def make_batch(seed: int) -> Batch:
+        g = torch.Generator().manual_seed(seed)
+        noise = torch.randn(batch_size, 2, size, size, generator=g)
+        smooth = torch.nn.functional.avg_pool2d(noise, 9, 1, 4)
+        image = torch.complex(smooth[:, 0], smooth[:, 1])
+        mask_fn = build_mask("random:rate=0.15,center=0.04")
+        mask = torch.stack([mask_fn((size, size), seed=seed * 100 + i) for i in range(batch_size)])
+        return Batch(fft2c(image) * mask, mask, image, None, torch.ones(batch_size), [{}] * batch_size)
+
+    loss = build_loss("mse")
+    if case == "derived":
+        ops = (list(PAPER_CARDIAC_OPS) * components)[: 3 * components]  # the paper's net when components = 5
+        model = RIRNet(ops, width=width, components=components)
+        stepper = SupervisedStepper(model, loss, device=target_device)
+    else:
+        mode = "full" if case == "binarized" else "softmax"
+        model = RIRSearchNet(width=width, components=components, mode=mode).to(target_device)
+        stepper = ProxylessStrategy(model, loss, mode=mode, warmup_epochs=0)
+    train_batch, val_batch = make_batch(1).to(target_device), make_batch(2).to(target_device)
+    if target_device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base_cuda = torch.cuda.memory_allocated() / 2**20
+    before = _rss_mib()
+    stepper.step(train_batch, val_batch)
+    result = {"rss_before_mib": before, "peak_rss_mib": _peak_rss_mib()}
+    if target_device.type == "cuda":
+        torch.cuda.synchronize()
+        result["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        result["cuda_before_mib"] = base_cuda
+    result["params"] = float(sum(p.numel() for p in model.parameters()))
+    return result
+
+
+def run_case_in_subprocess(case: str, args: argparse.Namespace) -> dict[str, float]:
+    command = [
+        sys.executable, __file__, "--case", case, "--size", str(args.size), "--batch", str(args.batch),
+        "--width", str(args.width), "--components", str(args.components), "--device", args.device,
+        "--threads", str(args.threads),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA"
+    return f"{platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {gpu}, torch {torch.__version__}"
+
+
+def table(results: dict[str, dict[str, float]], cuda: bool) -> str:
+    head = "| case | params | RSS before step (MiB) | peak RSS (MiB) | peak RSS - before (MiB) |"
+    sep = "|---|---:|---:|---:|---:|"
+    if cuda:
+        head += " CUDA peak allocated (MiB) |"
+        sep += "---:|"
+    lines = [head, sep]
+    for case, r in results.items():
+        if "error" in r:
+            lines.append(f"| {case} | failed: {r['error']} |")
+            continue
+        row = (f"| {case} | {int(r['params']):,} | {r['rss_before_mib']:.0f} | {r['peak_rss_mib']:.0f} | "
+               f"{r['peak_rss_mib'] - r['rss_before_mib']:.0f} |")
+        if cuda:
+            row += f" {r.get('cuda_peak_mib', float('nan')):.0f} |"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def ratios(results: dict[str, dict[str, float]], cuda: bool) -> str:
+    key = "cuda_peak_mib" if cuda else None
+    lines = []
+    derived = results.get("derived", {})
+    for case in ("binarized", "softmax"):
+        r = results.get(case, {})
+        if "error" in r or "error" in derived or not r or not derived:
+            continue
+        if key:
+            value = r[key] / derived[key]
+            what = "CUDA peak"
+        else:
+            value = (r["peak_rss_mib"] - r["rss_before_mib"]) / max(1e-9, derived["peak_rss_mib"] - derived["rss_before_mib"])
+            what = "step RSS growth"
+        lines.append(f"- {case} / derived ({what}): **{value:.2f}x**" + (" (target <= 1.5x)" if case == "binarized" else ""))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=256, help="image side in pixels (paper: 256)")
+    parser.add_argument("--batch", type=int, default=8, help="batch size (paper: 8)")
+    parser.add_argument("--width", type=int, default=None, help="channels F (default: rir_space.DEFAULT_WIDTH)")
+    parser.add_argument("--components", type=int, default=5, help="cascaded components N (paper: 5)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per case")
+    parser.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
+    parser.add_argument("--report", default="docs/emrnas-memory.md", help="Markdown report path")
+    parser.add_argument("--no-report", action="store_true", help="print only, write no report")
+    args = parser.parse_args()
+    if args.width is None:
+        from automri.nas.rir_space import DEFAULT_WIDTH
+
+        args.width = DEFAULT_WIDTH
+    if args.device == "auto":
+        import torch
+
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.case:
+        print(json.dumps(measure(args.case, args.size, args.batch, args.width, args.components, args.device, args.threads)))
+        return
+    results = {case: run_case_in_subprocess(case, args) for case in CASES}
+    cuda = args.device.startswith("cuda")
+    body = table(results, cuda) + "\n\n" + ratios(results, cuda)
+    print(body)
+    if not args.no_report:
+        command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+        text = (
+            "# EMR-NAS search memory (ProxylessNAS binarisation vs softmax mixing vs derived net)\n\n"
+            f"Command: `{command}`  \nMachine: {machine()}  \n"
+            f"Date: {dt.datetime.now().isoformat(timespec='seconds')}  \n"
+            f"Setting: {args.size}x{args.size}, batch {args.batch}, width {args.width}, "
+            f"{args.components} components, device {args.device}. Each case runs in a fresh process.\n\n"
+            + body + "\n"
+        )
+        path = Path(args.report)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
