@@ -197,3 +197,60 @@ def test_strategy_state_round_trip_gives_identical_steps() -> None:
     for ea, eb in zip(a.edges, b.edges):
         torch.testing.assert_close(ea.alpha, eb.alpha, rtol=0, atol=0)
     assert b.epochs_done == 1
+
+
+def saved_bytes(run) -> int:
+    """Bytes of every tensor autograd saves for the backward while ``run()`` executes."""
+    total = [0]
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        total[0] += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        run()
+    return total[0]
+
+
+def test_full_mode_arch_step_keeps_only_the_active_paths_activations() -> None:
+    """The ProxylessNAS memory claim: an architecture-step forward saves the activations of ONE
+    path (plus the op's input and output), not of all eight candidates as the softmax mixture does."""
+    x = torch.randn(2, 2, 16, 16)
+    edge = make_edge("full", seed=9).train()
+    edge.reset_gates()
+    edge.arch_step = True
+    arch = saved_bytes(lambda: edge(x.clone().requires_grad_(True)))
+    one_path = saved_bytes(lambda: edge.candidates[edge.active](x.clone().requires_grad_(True)))
+    image_bytes = x.numel() * x.element_size()
+    assert one_path <= arch <= one_path + 2 * image_bytes
+    mixture = make_edge("softmax", seed=9)
+    every_path = saved_bytes(lambda: mixture(x.clone().requires_grad_(True)))
+    assert arch < every_path / 4
+    edge.arch_step = False  # a weight step saves the active path alone, exactly
+    assert saved_bytes(lambda: edge(x.clone().requires_grad_(True))) == one_path
+
+
+def test_two_mode_weight_steps_sample_one_path_from_the_full_softmax() -> None:
+    """ProxylessNAS binarises with the pair (2-way softmax) only inside ``gradient_step``; weight
+    steps (``MixedEdge.MODE = None``) draw one op from ``softmax(alpha)`` over all candidates. For
+    p = (0.6, 0.2, 0.2) the pair route would make op 0 active 67.5% of the time, not 60%."""
+    edge = BinarizedMixedEdge([nn.Identity(), nn.Identity(), nn.Identity()], mode="two")
+    with torch.no_grad():
+        edge.alpha.copy_(torch.log(torch.tensor([0.6, 0.2, 0.2])))
+    torch.manual_seed(0)
+    draws = 4000
+    single = [0] * 3
+    for _ in range(draws):
+        edge.reset_gates(single_path=True)
+        single[edge.active] += 1
+    pair = 0
+    for _ in range(draws):
+        edge.reset_gates()
+        pair += edge.active == 0
+    assert abs(single[0] / draws - 0.6) < 0.03 and abs(pair / draws - 0.675) < 0.03
+    net = TinyNet("two")
+    strategy = ProxylessStrategy(net, mse, mode="two", warmup_epochs=0)
+    strategy.weight_step(TinyBatch(0))
+    assert all(len(e.involved) == 8 for e in net.edges)  # one draw over all 8, not a pair
+    strategy.arch_step(TinyBatch(1))
+    assert all(len(e.involved) == 2 for e in net.edges)  # the arch step keeps ProxylessNAS's pair

@@ -42,6 +42,7 @@ def test_param_count_by_hand_and_near_the_paper() -> None:
     assert count_parameters(net) == hand_count(ops, 3) == 579 + 417 + 579 + 498 + 417 + 498 + 2 * 113
     paper = RIRNet.from_genotype({"space": "rir", "ops": list(PAPER_CARDIAC_OPS)})
     assert paper.width == DEFAULT_WIDTH == paper_width()
+    assert paper_width(target=hand_count(PAPER_CARDIAC_OPS, 7)) == 7  # exact hit at another width
     assert count_parameters(paper) == hand_count(PAPER_CARDIAC_OPS, DEFAULT_WIDTH)
     assert abs(count_parameters(paper) - 330_000) / 330_000 < 0.05
 
@@ -122,12 +123,13 @@ def test_search_net_edges_derivation_and_eval_equivalence() -> None:
 def test_registry_builder_reads_dicts_and_json(tmp_path) -> None:
     import json
 
-    from automri.models.registry import register_model, width_for_params
+    from automri.models.registry import build_model, width_for_params
 
     assert rir_net().ops == list(PAPER_CARDIAC_OPS) and rir_net().width == DEFAULT_WIDTH
     path = tmp_path / "genotype.json"
     path.write_text(json.dumps({"space": "rir", "ops": ["O2"] * 6, "components": 2, "width": 5}))
     net = rir_net(str(path), width=3)
     assert net.ops == ["O2"] * 6 and net.width == 3
-    register_model("rir_net", rir_net, width_arg="width")
+    # importing rir_space registers the builder (the test used to register it itself)
+    assert build_model("rir_net", width=4).ops == list(PAPER_CARDIAC_OPS)
     assert width_for_params("rir_net", count_parameters(rir_net(width=12))) == 12

@@ -97,16 +97,19 @@ class BinarizedMixedEdge(nn.Module):
         """``softmax(alpha)``, detached, ``[n]``."""
         return torch.softmax(self.alpha.detach(), dim=0)
 
-    def reset_gates(self, uniform: bool = False) -> None:
+    def reset_gates(self, uniform: bool = False, single_path: bool = False) -> None:
         """Sample the binary gates (one active op) from ``softmax(alpha)``, or uniformly (warm-up).
 
+        ``single_path=True`` (weight steps) draws the active op from the full distribution in every
+        mode, as ProxylessNAS does outside ``gradient_step`` (``MixedEdge.MODE = None``); otherwise
+        ``"two"`` mode draws a pair and the active op from the pair's 2-way softmax (arch steps).
         Uses the global torch RNG (saved and restored by the training loop's checkpoints).
         """
         if self.mode == "softmax":
             return
         n = len(self.candidates)
         probs = torch.full((n,), 1.0 / n) if uniform else self.probabilities.cpu()
-        if self.mode == "full":
+        if self.mode == "full" or single_path:
             self.active = int(torch.multinomial(probs, 1))
             self.involved = list(range(n))
         else:
@@ -267,14 +270,15 @@ class ProxylessStrategy:
         prediction = self.model(batch.kspace, batch.mask, batch.sens)
         return self.loss(prediction, batch.target)
 
-    def _reset_gates(self, uniform: bool) -> None:
+    def _reset_gates(self, uniform: bool, single_path: bool = False) -> None:
         for edge in self.edges:
-            edge.reset_gates(uniform=uniform)
+            edge.reset_gates(uniform=uniform, single_path=single_path)
 
     def weight_step(self, batch: Any, uniform: bool = False) -> float:
-        """Sample paths and take one weight step on ``batch``; returns the loss."""
+        """Sample one path per cell (from ``softmax(alpha)``, or uniformly when ``uniform``) and take
+        one weight step on ``batch``; returns the loss."""
         self.model.train()
-        self._reset_gates(uniform)
+        self._reset_gates(uniform, single_path=True)
         for edge in self.edges:
             edge.arch_step = False
         self.w_optimizer.zero_grad(set_to_none=True)

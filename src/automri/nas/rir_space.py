@@ -32,6 +32,7 @@ from torch import nn
 
 from automri.errors import AutoMRIError
 from automri.models.common import check_inputs, check_positive, conv3x3, zero_filled
+from automri.models.registry import count_params, register_model, width_for_params
 from automri.nas.proxyless import BinarizedMixedEdge, mixed_edges
 from automri.nas.rir_ops import CONNECTION_MODES, DEFAULT_RESIDUAL_SCALE, OPS, OPCell, op_spec
 from automri.physics.complex import channels_to_complex, complex_to_channels
@@ -126,9 +127,11 @@ class RIRCascade(nn.Module):
         return image
 
 
-def _check_space_options(options: dict[str, Any]) -> None:
+def _space_config(**options: Any) -> dict[str, Any]:
+    """The genotype settings of a net (the keys of :data:`GENOTYPE_DEFAULTS`), checked."""
     if options["connection_mode"] not in CONNECTION_MODES:
         raise AutoMRIError(f"connection_mode: expected one of {CONNECTION_MODES}, got {options['connection_mode']!r}")
+    return {name: options[name] for name in GENOTYPE_DEFAULTS}
 
 
 class RIRNet(RIRCascade):
@@ -155,18 +158,11 @@ class RIRNet(RIRCascade):
             )
         for name in ops:
             op_spec(name)
-        _check_space_options({"connection_mode": connection_mode})
-        self.config = {
-            "width": width,
-            "components": components,
-            "cells_per_block": cells_per_block,
-            "batch_norm": batch_norm,
-            "rir": rir,
-            "residual_scale": residual_scale,
-            "rir_scale": rir_scale,
-            "connection_mode": connection_mode,
-            "tdc_real_mode": tdc_real_mode,
-        }
+        self.config = _space_config(
+            width=width, components=components, cells_per_block=cells_per_block, batch_norm=batch_norm,
+            rir=rir, residual_scale=residual_scale, rir_scale=rir_scale, connection_mode=connection_mode,
+            tdc_real_mode=tdc_real_mode,
+        )
         self.ops = ops
 
         def make_cell(index: int) -> nn.Module:
@@ -218,21 +214,14 @@ class RIRSearchNet(RIRCascade):
         tdc_real_mode: str = "abs",
         op_names: Sequence[str] = OPS,
     ) -> None:
-        _check_space_options({"connection_mode": connection_mode})
         self.op_names = list(op_names)
         for name in self.op_names:
             op_spec(name)
-        self.config = {
-            "width": width,
-            "components": components,
-            "cells_per_block": cells_per_block,
-            "batch_norm": batch_norm,
-            "rir": rir,
-            "residual_scale": residual_scale,
-            "rir_scale": rir_scale,
-            "connection_mode": connection_mode,
-            "tdc_real_mode": tdc_real_mode,
-        }
+        self.config = _space_config(
+            width=width, components=components, cells_per_block=cells_per_block, batch_norm=batch_norm,
+            rir=rir, residual_scale=residual_scale, rir_scale=rir_scale, connection_mode=connection_mode,
+            tdc_real_mode=tdc_real_mode,
+        )
 
         def make_cell(index: int) -> nn.Module:
             candidates = [OPCell(n, width, batch_norm, residual_scale, connection_mode) for n in self.op_names]
@@ -280,25 +269,16 @@ def rir_net(
 
 
 def count_parameters(module: nn.Module) -> int:
-    """Number of scalar parameters of ``module``."""
-    return sum(p.numel() for p in module.parameters())
+    """Number of scalar parameters of ``module`` (trainable or not)."""
+    return count_params(module, trainable_only=False)
 
 
 def paper_width(ops: Sequence[str] = PAPER_CARDIAC_OPS, target: int = PAPER_PARAMS, **options: Any) -> int:
-    """The width ``F`` (1..256) whose :class:`RIRNet` with ``ops`` has the parameter count nearest
-    ``target`` (ties: the smaller width); bisection, the count grows with ``F``."""
+    """The width ``F`` whose :class:`RIRNet` with ``ops`` (and genotype ``options``) has the parameter
+    count nearest ``target`` (ties: the smaller width), by :func:`automri.models.registry.width_for_params`."""
+    return width_for_params("rir_net", target, genotype={"space": "rir", "ops": list(ops), **options})
 
-    def count(width: int) -> int:
-        with torch.device("meta"):  # shapes only: no memory, no initialisation
-            return count_parameters(RIRNet(ops, width=width, **options))
 
-    low, high = 1, 256
-    while low < high:  # smallest width whose count reaches the target
-        middle = (low + high) // 2
-        if count(middle) >= target:
-            high = middle
-        else:
-            low = middle + 1
-    if low > 1 and target - count(low - 1) <= count(low) - target:
-        return low - 1
-    return low
+# Importing this module makes ``build_model("rir_net", ...)`` and ``width_for_params("rir_net", ...)``
+# work (re-registering the same builder from the package ``__init__`` is a no-op).
+register_model("rir_net", rir_net, width_arg="width")

@@ -1,0 +1,277 @@
+"""FedAutoMRI's centralised cell search end to end: search, derive, profile, optionally retrain.
+
+Run directory (``options.out``)::
+
+    config.yaml          the resolved options
+    metrics.jsonl        one record per search epoch (train means, alpha entropy, val PSNR/SSIM)
+    checkpoint-last.pt   search state for --resume (weights, alphas, both optimisers, RNG, position)
+    alpha.jsonl          per epoch: alpha logits ``[E, 8]``, their softmax, the derived genotype and
+                         the epoch's val PSNR/SSIM of the search network
+    genotype.json        genotype derived from the final alphas
+    genotype-best.json   genotype of the epoch with the best validation PSNR
+    figures/             alpha.png (softmax weight trajectories), genotype.png (the derived cell)
+    retrain/             (``retrain_epochs > 0``) the derived network trained from scratch
+    summary.json         genotypes, params/MACs of the derived net, final val scores, test scores
+
+Data: the dataset's ``train`` split is cut into two contiguous parts (items are ordered by volume
+then slice, so the cut falls inside at most one volume): the first ``train_portion`` updates the
+weights ``w``, the rest the alphas (as DARTS/MiLeNAS split their training set); the ``val`` split
+scores the network after each epoch, and the ``test`` split the retrained network.
+
+Defaults follow FedAutoMRI / GAutoMRI (methods.md 1.6): Adam on alpha (lr 3e-3, weight decay 1e-3,
+betas (0.5, 0.999)), Adam on w (lr 1e-3), the w step on the magnitude MSE (``mse_mag``), the alpha
+step on the (real, imag) MSE (``mse``), weight-gradient clipping at 5, MiLeNAS ``beta`` = 1.
+Retraining follows the official training phase: AdamW lr 1e-3, ``mse_mag``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset, Subset
+
+from automri.data.datasets import build_dataset
+from automri.errors import AutoMRIError
+from automri.eval.figures import alpha_trajectories, genotype_diagram_cell
+from automri.eval.profile import profile_model
+from automri.nas.cell_space import CellSearchNet, node_slices
+from automri.nas.genotype import build_network, derive_genotype, save_genotype
+from automri.nas.ops import PRIMITIVES
+from automri.nas.options import SearchOptions
+from automri.nas.strategies import STRATEGIES, build_strategy
+from automri.train.evaluate import evaluate_model
+from automri.train.loop import run_loop, steps_per_epoch
+from automri.train.losses import build_loss
+from automri.train.runs import RunDir
+from automri.train.seed import derive_seed, seed_everything
+from automri.train.stepper import SupervisedStepper
+
+SPACE_DEFAULTS: dict[str, Any] = {
+    "hidden": 16,
+    "cells": 3,
+    "nodes": 3,
+    "iterations": 5,
+    "activation": "relu",
+    "checkpoint": False,
+}
+STRATEGY_DEFAULTS: dict[str, Any] = {
+    "loss": "mse_mag",
+    "arch_loss": "mse",
+    "arch_lr": 3e-3,
+    "arch_weight_decay": 1e-3,
+    "arch_betas": (0.5, 0.999),
+    "w_lr": 1e-3,
+    "w_weight_decay": 0.0,
+    "grad_clip": 5.0,
+}
+STRATEGY_ONLY = {"beta": "milenas", "xi": "darts2"}
+RETRAIN_OPTIMIZER = "adamw"
+RETRAIN_LR = 1e-3
+SCORES = ("psnr", "ssim", "nmse")
+
+
+def _check(options: SearchOptions) -> None:
+    if options.space != "cell":
+        raise AutoMRIError(f"--space {options.space!r}: run_cell_search needs the 'cell' space")
+    if options.strategy not in STRATEGIES:
+        raise AutoMRIError(
+            f"--strategy {options.strategy!r}: not a cell-space strategy (expected one of {', '.join(STRATEGIES)})"
+        )
+    if options.epochs < 1:
+        raise AutoMRIError(f"--epochs {options.epochs}: expected at least 1 search epoch")
+    if options.retrain_epochs < 0:
+        raise AutoMRIError(f"--retrain-epochs {options.retrain_epochs}: expected 0 (skip) or more")
+    if not 0 < options.train_portion < 1:
+        raise AutoMRIError(f"--train-portion {options.train_portion}: expected a fraction strictly between 0 and 1")
+    if options.folds != 1:
+        raise AutoMRIError(f"--folds {options.folds}: the cell space searches on one split (use --folds 1)")
+    if options.warmup_epochs != 0:
+        raise AutoMRIError("--warmup-epochs: only the rir space has a warm-up phase (use 0 with --space cell)")
+
+
+def space_settings(options: SearchOptions) -> dict[str, Any]:
+    """:data:`SPACE_DEFAULTS` updated by ``options.space_options`` (unknown keys are an error)."""
+    unknown = set(options.space_options) - set(SPACE_DEFAULTS)
+    if unknown:
+        raise AutoMRIError(
+            f"space_options: unknown keys {sorted(unknown)} for the cell space (expected any of {sorted(SPACE_DEFAULTS)})"
+        )
+    return {**SPACE_DEFAULTS, **options.space_options}
+
+
+def strategy_settings(options: SearchOptions) -> dict[str, Any]:
+    """:data:`STRATEGY_DEFAULTS` updated by ``options.strategy_options``; ``beta`` is for
+    ``milenas`` only and ``xi`` for ``darts2`` only."""
+    allowed = set(STRATEGY_DEFAULTS) | set(STRATEGY_ONLY)
+    unknown = set(options.strategy_options) - allowed
+    if unknown:
+        raise AutoMRIError(f"strategy_options: unknown keys {sorted(unknown)} (expected any of {sorted(allowed)})")
+    for key, strategy in STRATEGY_ONLY.items():
+        if key in options.strategy_options and options.strategy != strategy:
+            raise AutoMRIError(f"--{key}: only used by --strategy {strategy}, not {options.strategy}")
+    settings = {**STRATEGY_DEFAULTS, **options.strategy_options}
+    settings["arch_betas"] = tuple(settings["arch_betas"])
+    return settings
+
+
+def search_datasets(options: SearchOptions) -> dict[str, Dataset]:
+    """``{"train", "weights", "arch", "val", "test"}``: the train split, its two parts cut by
+    ``train_portion``, and the dataset's val and test splits."""
+    common = {"size": options.size, "mask": options.mask, "seed": options.seed}
+    train = build_dataset(options.dataset, "train", **common)
+    cut = int(round(options.train_portion * len(train)))
+    if cut < 1 or cut >= len(train):
+        raise AutoMRIError(
+            f"--train-portion {options.train_portion}: the train split of {options.dataset!r} has "
+            f"{len(train)} slices, leaving an empty part for the weights or the alphas"
+        )
+    return {
+        "train": train,
+        "weights": Subset(train, range(cut)),
+        "arch": Subset(train, range(cut, len(train))),
+        "val": build_dataset(options.dataset, "val", **common),
+        "test": build_dataset(options.dataset, "test", **common),
+    }
+
+
+def _scores(model: Any, dataset: Dataset, options: SearchOptions) -> dict[str, float]:
+    result = evaluate_model(model, dataset, batch_size=options.batch_size, device=options.device, progress=False)
+    return {name: float(result[name]) for name in SCORES}
+
+
+def _edge_labels(nodes: int) -> list[str]:
+    labels = []
+    for i, rows in enumerate(node_slices(nodes)):
+        labels += [f"node {i} <- {j}" for j in range(rows.stop - rows.start)]
+    return labels
+
+
+def _config(options: SearchOptions, space: dict[str, Any], strategy: dict[str, Any]) -> dict[str, Any]:
+    config = dataclasses.asdict(options)
+    config["out"] = str(options.out)
+    config["space_resolved"] = space
+    config["strategy_resolved"] = {k: list(v) if isinstance(v, tuple) else v for k, v in strategy.items()}
+    return config
+
+
+def _retrain(
+    options: SearchOptions, genotype: dict[str, Any], data: dict[str, Dataset], path: Path, config: dict[str, Any]
+) -> dict[str, Any]:
+    """Train the derived net from scratch on the whole train split (AdamW, ``mse_mag``) for
+    ``options.retrain_epochs``, selecting on val PSNR; return its val and test scores."""
+    run = RunDir(path, resume=options.resume and path.is_dir())
+    seed = derive_seed(options.seed, 1)
+    seed_everything(seed)
+    model = build_network(genotype, checkpoint=config["space_resolved"]["checkpoint"])
+    train_set = data["train"]
+    stepper = SupervisedStepper(
+        model,
+        build_loss(options.strategy_options.get("loss", STRATEGY_DEFAULTS["loss"])),
+        optimizer=RETRAIN_OPTIMIZER,
+        lr=RETRAIN_LR,
+        epochs=options.retrain_epochs,
+        steps_per_epoch=steps_per_epoch(len(train_set), options.batch_size, options.steps),
+        device=options.device,
+    )
+    run.write_config({**config, "genotype": genotype, "seed": seed})
+    loop = run_loop(
+        stepper,
+        train_set,
+        None,
+        run,
+        epochs=options.retrain_epochs,
+        batch_size=options.batch_size,
+        max_steps=options.steps,
+        seed=seed,
+        resume=options.resume,
+        evaluate_fn=lambda m: _scores(m, data["val"], options),
+        device=options.device,
+        meta={"space": "cell", "genotype": genotype},
+        progress=True,
+    )
+    test = _scores(stepper.model, data["test"], options)
+    run.write_json("test.json", test)
+    return {"epochs": loop["epochs"], "best_val_psnr": loop["best_psnr"], "test": test}
+
+
+def run_cell_search(options: SearchOptions) -> dict[str, Any]:
+    """Search the FedAutoMRI cell space centrally with ``options.strategy`` (``milenas``,
+    ``darts1``, ``darts2``), write the run directory described in the module docstring, and return
+    the summary: ``{"space", "strategy", "genotype", "best_genotype", "best_epoch", "params",
+    "macs", "val": {"psnr", "ssim"}, "search": <run_loop summary>, "retrain": {...}}``.
+    """
+    _check(options)
+    space = space_settings(options)
+    strategy_options = strategy_settings(options)
+    out = Path(options.out)
+    run = RunDir(out, resume=options.resume)
+    config = _config(options, space, strategy_options)
+    run.write_config(config)
+    data = search_datasets(options)
+
+    seed_everything(options.seed)
+    model = CellSearchNet(**space)
+    loss = build_loss(strategy_options.pop("loss"))
+    arch_loss = build_loss(strategy_options.pop("arch_loss"))
+    strategy = build_strategy(options.strategy, model, loss, arch_loss=arch_loss, **strategy_options)
+
+    def log_alpha(epoch: int, record: dict[str, Any]) -> None:
+        run.append_jsonl(
+            "alpha.jsonl",
+            {
+                "epoch": epoch,
+                "alpha": model.alphas.detach().cpu().tolist(),
+                "weights": model.arch_weights().detach().cpu().tolist(),
+                "genotype": derive_genotype(model.alphas, **model.space_config()),
+                "val_psnr": record.get("val_psnr"),
+                "val_ssim": record.get("val_ssim"),
+            },
+        )
+
+    search = run_loop(
+        strategy,
+        data["weights"],
+        data["arch"],
+        run,
+        epochs=options.epochs,
+        batch_size=options.batch_size,
+        max_steps=options.steps,
+        seed=options.seed,
+        resume=options.resume,
+        evaluate_fn=lambda m: _scores(m, data["val"], options),
+        device=options.device,
+        on_epoch_end=log_alpha,
+        meta={"space": "cell", "search": space, "strategy": options.strategy},
+        progress=True,
+    )
+
+    history = run.read_jsonl("alpha.jsonl")
+    genotype = derive_genotype(model.alphas, **model.space_config())
+    best = max(history, key=lambda r: -math.inf if r["val_psnr"] is None else r["val_psnr"])
+    save_genotype(out / "genotype.json", genotype)
+    save_genotype(out / "genotype-best.json", best["genotype"])
+    alpha_trajectories([r["alpha"] for r in history], PRIMITIVES, run.figures_dir / "alpha.png",
+                       edge_labels=_edge_labels(space["nodes"]))
+    genotype_diagram_cell(genotype, run.figures_dir / "genotype.png", title=f"cell searched by {options.strategy}")
+
+    profile = profile_model(build_network(genotype), size=options.size, repeats=3, warmup=1, memory=False)
+    last = history[-1]
+    summary: dict[str, Any] = {
+        "space": "cell",
+        "strategy": options.strategy,
+        "genotype": genotype,
+        "best_genotype": best["genotype"],
+        "best_epoch": best["epoch"],
+        "params": profile["params"],
+        "macs": profile["macs"],
+        "latency_ms": profile["latency_ms"],
+        "val": {"psnr": last["val_psnr"], "ssim": last["val_ssim"]},
+        "search": search,
+    }
+    if options.retrain_epochs > 0:
+        summary["retrain"] = _retrain(options, genotype, data, out / "retrain", config)
+    run.write_json("summary.json", summary)
+    return summary
