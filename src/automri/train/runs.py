@@ -1,0 +1,173 @@
+"""The run directory: one folder per training or search run.
+
+Layout (``DESIGN.md``)::
+
+    RUN/config.yaml           fully resolved configuration
+    RUN/metrics.jsonl         one JSON record per epoch (and optional per-step records)
+    RUN/checkpoint-last.pt    latest state, for --resume
+    RUN/checkpoint-best.pt    weights with the best validation PSNR
+    RUN/summary.json          final summary
+    RUN/figures/              PNG figures
+    RUN/*.jsonl               other logs, e.g. alpha.jsonl for searches
+
+JSONL records carry the 1-based ``epoch`` they belong to (and, for per-step records, the 1-based
+``step_in_epoch``); :meth:`RunDir.truncate_logs` uses them to drop what a resumed run will write again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from automri.errors import AutoMRIError
+from automri.train.atomic import json_default, write_json_atomic, write_text_atomic
+
+CONFIG = "config.yaml"
+METRICS = "metrics.jsonl"
+CHECKPOINT_LAST = "checkpoint-last.pt"
+CHECKPOINT_BEST = "checkpoint-best.pt"
+SUMMARY = "summary.json"
+FIGURES = "figures"
+
+
+class RunDir:
+    """Create or reopen a run directory.
+
+    Args:
+        path: the run folder (``--out``).
+        resume: reopen an existing run to continue it (``--resume``); the folder must exist.
+        overwrite: replace an existing run (a folder holding ``config.yaml``); without it a
+            non-empty folder is refused so that no run is clobbered by accident.
+    """
+
+    def __init__(self, path: str | os.PathLike, resume: bool = False, overwrite: bool = False) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise AutoMRIError(f"--out {self.path}: exists and is not a directory")
+        non_empty = self.path.is_dir() and any(self.path.iterdir())
+        if resume:
+            if not self.path.is_dir():
+                raise AutoMRIError(f"--resume: run directory {self.path} does not exist (nothing to resume)")
+        elif non_empty:
+            if not overwrite:
+                raise AutoMRIError(
+                    f"--out {self.path}: directory is not empty; pass --resume to continue that run "
+                    "or choose a new --out"
+                )
+            if not (self.path / CONFIG).is_file():
+                raise AutoMRIError(
+                    f"--out {self.path}: refusing to overwrite a non-empty directory that is not a run "
+                    f"(no {CONFIG})"
+                )
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.resume = resume
+
+    # paths -------------------------------------------------------------------------------
+    @property
+    def checkpoint_last(self) -> Path:
+        """``RUN/checkpoint-last.pt``."""
+        return self.path / CHECKPOINT_LAST
+
+    @property
+    def checkpoint_best(self) -> Path:
+        """``RUN/checkpoint-best.pt``."""
+        return self.path / CHECKPOINT_BEST
+
+    @property
+    def metrics_path(self) -> Path:
+        """``RUN/metrics.jsonl``."""
+        return self.path / METRICS
+
+    @property
+    def figures_dir(self) -> Path:
+        """``RUN/figures/`` (created on first access)."""
+        folder = self.path / FIGURES
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    # config ------------------------------------------------------------------------------
+    def write_config(self, config: dict[str, Any]) -> None:
+        """Atomically write the fully resolved configuration to ``RUN/config.yaml``."""
+        write_text_atomic(self.path / CONFIG, yaml.safe_dump(config, sort_keys=False))
+
+    def read_config(self) -> dict[str, Any]:
+        """The configuration saved by :meth:`write_config`."""
+        path = self.path / CONFIG
+        if not path.is_file():
+            raise AutoMRIError(f"{path}: run configuration not found (is {self.path} a run directory?)")
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise AutoMRIError(f"{path}: not valid YAML ({err})") from err
+        if not isinstance(config, dict):
+            raise AutoMRIError(f"{path}: expected a mapping of settings, found {type(config).__name__}")
+        return config
+
+    # logs --------------------------------------------------------------------------------
+    def log_metrics(self, record: dict[str, Any]) -> None:
+        """Append one record to ``RUN/metrics.jsonl`` (flushed to disk)."""
+        self.append_jsonl(METRICS, record)
+
+    def append_jsonl(self, name: str, record: dict[str, Any]) -> None:
+        """Append one JSON line to ``RUN/<name>`` and flush it to disk."""
+        line = json.dumps(record, default=json_default)
+        with open(self.path / name, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def read_jsonl(self, name: str = METRICS) -> list[dict[str, Any]]:
+        """All records of ``RUN/<name>`` (an empty list when the file does not exist).
+
+        A final line cut short by a crash is ignored; a damaged line elsewhere is an error.
+        """
+        path = self.path / name
+        if not path.is_file():
+            return []
+        lines = path.read_text(encoding="utf-8").splitlines()
+        records = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                if number == len(lines):
+                    break
+                raise AutoMRIError(f"{path}: line {number} is not valid JSON ({err})") from err
+        return records
+
+    def truncate_logs(self, epochs_done: int, step_in_epoch: int = 0) -> None:
+        """Drop log records that a run resumed from a checkpoint will write again.
+
+        Applies to every ``*.jsonl`` in the run directory. A record is kept when it has no
+        ``epoch``, when ``epoch <= epochs_done``, or when it is a per-step record of the epoch in
+        progress (``epoch == epochs_done + 1``) with ``step_in_epoch <= step_in_epoch``.
+        """
+        for path in sorted(self.path.glob("*.jsonl")):
+            records = self.read_jsonl(path.name)
+            kept = [r for r in records if _keep(r, epochs_done, step_in_epoch)]
+            text = "".join(json.dumps(r, default=json_default) + "\n" for r in kept)
+            write_text_atomic(path, text)
+
+    def write_json(self, name: str, obj: Any) -> None:
+        """Atomically write ``obj`` as JSON to ``RUN/<name>`` (e.g. ``summary.json``)."""
+        write_json_atomic(self.path / name, obj)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+
+def _keep(record: dict[str, Any], epochs_done: int, step_in_epoch: int) -> bool:
+    epoch = record.get("epoch")
+    if epoch is None or epoch <= epochs_done:
+        return True
+    return epoch == epochs_done + 1 and record.get("step_in_epoch", math.inf) <= step_in_epoch
+
