@@ -219,15 +219,11 @@ def dicom_dir(data_root) -> Written:
     return Written(folder, {"series-4": stored.astype(np.float32) * 2 + 1})
 
 
-def _random_mask(shape, seed=None) -> torch.Tensor:
-    """0/1 mask with 30 % of points plus the k-space centre, seeded (stands in for physics.masks)."""
-    generator = torch.Generator().manual_seed(0 if seed is None else seed)
-    mask = (torch.rand(shape, generator=generator) < 0.3).float()
-    mask[shape[0] // 2 - 1 : shape[0] // 2 + 2, shape[1] // 2 - 1 : shape[1] // 2 + 2] = 1
-    return mask
-
-
 @pytest.fixture(scope="session")
 def random_mask():
-    """A seeded mask callable ``mask(shape, seed) -> float32 [H, W]``."""
-    return _random_mask
+    """A seeded mask generator ``mask(shape, seed) -> float32 [H, W]``: 30 % random points plus the
+    k-space centre. A class from the package (not a conftest function) so that it pickles into
+    DataLoader workers even when several test folders' ``conftest`` modules are loaded together."""
+    from automri.physics.masks import Random2DMask
+
+    return Random2DMask(rate=0.3, center_radius=1.5)

@@ -20,7 +20,8 @@ from automri.physics.fft import fft2c, ifft2c
 
 
 def centre_crop(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """Centre crop of the last two dims of ``x`` to ``shape`` (each side at most the current one)."""
+    """Centre crop of the last two dims of ``x`` (a tensor or numpy array ``[..., H, W]``) to
+    ``shape``, clamped to the current size; fastMRI's offsets ``(H - h) // 2``, ``(W - w) // 2``."""
     height, width = x.shape[-2:]
     out_h, out_w = min(shape[0], height), min(shape[1], width)
     top, left = (height - out_h) // 2, (width - out_w) // 2

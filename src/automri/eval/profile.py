@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from automri.models.registry import count_params
 from automri.physics.fft import fft2c
 from automri.physics.masks import RandomLineMask
 
@@ -50,7 +51,7 @@ Inputs = Sequence[Any]
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters of ``model`` (all, or only those with ``requires_grad``)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+    return count_params(model, trainable_only=trainable_only)
 
 
 def _fft_flops(shape: Sequence[int], dims: Sequence[int], fraction: float) -> int:

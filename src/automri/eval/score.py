@@ -17,6 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from automri.data.resize import centre_crop
 from automri.errors import AutoMRIError
 from automri.eval.metrics import Summary, summarise, volume_metrics
 
@@ -54,8 +55,7 @@ def center_crop(volume: np.ndarray, shape: tuple[int, int], name: str) -> np.nda
     height, width = volume.shape[-2:]
     if height < shape[0] or width < shape[1]:
         raise AutoMRIError(f"{name}: shape {volume.shape} cannot be centre-cropped to {shape}")
-    top, left = (height - shape[0]) // 2, (width - shape[1]) // 2
-    return volume[..., top : top + shape[0], left : left + shape[1]]
+    return centre_crop(volume, shape)
 
 
 def _read(path: Path, key: str, what: str) -> np.ndarray:

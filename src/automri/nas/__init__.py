@@ -7,7 +7,7 @@
 - ``rir_ops``, ``rir_space``, ``proxyless``, ``ensemble``, ``rir_search``: the EMR-NAS space.
 
 ``cell_search`` and ``rir_search`` drive the train engine and are not imported here. Importing
-this package registers the model names ``cell_net`` and ``rir_net`` (built from genotypes) in
+this package registers the model names ``cell_net`` (here) and ``rir_net`` (in ``rir_space``) in
 ``automri.models.registry``.
 """
 
@@ -49,4 +49,3 @@ __all__ = [
 ]
 
 register_model("cell_net", cell_net, width_arg="hidden")
-register_model("rir_net", rir_net, width_arg="width")
