@@ -51,3 +51,13 @@ def test_uncentered_mask_moves_dc_to_centre():
     mask[0, 0] = 1
     centred = uncentered_to_centered_mask(mask)
     assert centred[7 // 2, 8 // 2] == 1 and centred.sum() == 1
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 16), (3, 2, 12, 10), (1, 14, 8), (6, 4)])
+def test_even_size_checkerboard_path_equals_the_shift_definition(shape):
+    x = _image(shape, seed=3)
+    dims = (-2, -1)
+    expected_k = torch.fft.fftshift(torch.fft.fft2(torch.fft.ifftshift(x, dim=dims), dim=dims, norm="ortho"), dim=dims)
+    expected_x = torch.fft.fftshift(torch.fft.ifft2(torch.fft.ifftshift(x, dim=dims), dim=dims, norm="ortho"), dim=dims)
+    torch.testing.assert_close(fft2c(x), expected_k)
+    torch.testing.assert_close(ifft2c(x), expected_x)

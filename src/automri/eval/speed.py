@@ -6,15 +6,17 @@ What is measured (all timings are medians of ``repeats`` timed runs after ``warm
 * ``matmul_gflops``: ``torch.mm`` of two fp32 ``n x n`` matrices (``2 n^3`` FLOPs), measured before
   and after the models; the reference rate is the mean of the two (their gap shows how much the
   machine drifted during the run).
-* ``train_slices_per_s``: one training step = forward + L1 loss + backward + ``Adam.step`` on a
-  batch of ``batch`` slices of ``size x size`` from :func:`automri.eval.profile.example_inputs`.
+* ``train_slices_per_s``: one training step = forward + complex L1 loss + backward + Adam step (the
+  training engine's loss and optimizer) on a batch of ``batch`` slices of ``size x size`` from
+  :func:`automri.eval.profile.example_inputs`.
 * ``inference_ms``: one no-grad forward pass of one slice (:func:`automri.eval.profile.measure_latency`).
 * ``macs``: multiply-accumulates of one forward pass of one slice, FFTs included
   (:func:`automri.eval.profile.count_macs`); ``peak_mem_mb``: peak extra memory of that pass
   (:func:`automri.eval.profile.peak_memory`).
 * ``train_gflops = TRAIN_FLOPS_PER_FORWARD_FLOP * 2 * macs * train_slices_per_s / 1e9``: the usual
   "backward costs twice the forward" estimate (one pass for the input gradients, one for the weight
-  gradients); ``fraction_of_matmul = train_gflops / matmul_gflops``.
+  gradients; ``FlopCounterMode`` over a whole training step counts 2.997 x the forward FLOPs for
+  U-Net, MoDL and DC-CNN); ``fraction_of_matmul = train_gflops / matmul_gflops``.
 * ``breakdown``: where a training step's time goes, from ``torch.profiler`` self times grouped by
   :func:`classify_op` (convolution, FFT, BLAS matmul, optimizer, other element-wise / memory-bound
   aten ops, autograd and Python overhead), plus the share of the forward pass spent inside
@@ -44,6 +46,8 @@ from automri.errors import AutoMRIError
 from automri.eval import report
 from automri.eval.profile import count_macs, count_parameters, example_inputs, measure_latency, peak_memory
 from automri.train.device import resolve_device
+from automri.train.losses import l1_complex
+from automri.train.stepper import build_optimizer
 
 MATMUL_SIZE = 2048
 TRAIN_FLOPS_PER_FORWARD_FLOP = 3
@@ -56,9 +60,15 @@ DEFAULT_MODELS = BASELINE_MODELS + SEARCHED_NETS
 BREAKDOWN_CATEGORIES = ("conv", "fft", "matmul", "optimizer", "elementwise", "overhead")
 """Columns of the breakdown; ``overhead`` = autograd engine, Python and profiler time outside aten kernels."""
 REPORT_TITLE = "Speed benchmark"
+OPTIMIZER_RANGES = "Optimizer."
+"""Prefix of the ranges ``torch.optim`` records around ``step`` and ``zero_grad``."""
 DC_RANGE = "automri::data_consistency"
+DC_MODULE = "automri.physics.dc"
+"""Modules defined here are data-consistency layers (``HardDC``, ``ProximalDC``, ...)."""
 FORWARD_RANGE = "automri::forward"
-_MATMUL_OPS = frozenset({"aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::dot", "aten::vdot", "aten::mv"})
+_MATMUL_OPS = frozenset(
+    {"aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm", "aten::dot", "aten::vdot", "aten::mv"}
+)
 _CONV_MARKERS = ("convolution", "conv2d", "conv_transpose", "conv_depthwise")
 
 
@@ -110,7 +120,9 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int, device: 
     return statistics.median(times)
 
 
-def matmul_rate_gflops(n: int = MATMUL_SIZE, repeats: int = 5, warmup: int = 1, device: str | torch.device = "cpu") -> float:
+def matmul_rate_gflops(
+    n: int = MATMUL_SIZE, repeats: int = 5, warmup: int = 1, device: str | torch.device = "cpu"
+) -> float:
     """fp32 matrix-multiply rate in GFLOP/s: ``2 n^3`` FLOPs of ``torch.mm`` over its median time."""
     device = torch.device(device)
     generator = torch.Generator().manual_seed(0)
@@ -122,7 +134,9 @@ def matmul_rate_gflops(n: int = MATMUL_SIZE, repeats: int = 5, warmup: int = 1, 
 
 
 class _TrainStep:
-    """One optimisation step of a private copy of ``model`` on seeded inputs (L1 loss, Adam)."""
+    """One optimisation step of a private copy of ``model`` on seeded inputs, with the training
+    engine's own pieces: complex L1 loss (``train.losses.l1_complex``) and its Adam
+    (``train.stepper.build_optimizer``)."""
 
     def __init__(
         self, model: nn.Module, batch: int, size: int, coils: int, device: torch.device, channels_last: bool, seed: int
@@ -133,7 +147,7 @@ class _TrainStep:
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
             raise AutoMRIError(f"{type(model).__name__}: no trainable parameters, so no training speed")
-        self.optimizer = torch.optim.Adam(params, lr=1e-4)
+        self.optimizer = build_optimizer("adam", params, lr=1e-4, weight_decay=0.0)
         self.inputs = example_inputs(size, batch=batch, coils=coils, device=device, seed=seed)
         generator = torch.Generator().manual_seed(seed + 1)
         self.target = torch.randn(batch, size, size, dtype=torch.complex64, generator=generator).to(device)
@@ -142,7 +156,7 @@ class _TrainStep:
         self.optimizer.zero_grad(set_to_none=True)
         with record_function(FORWARD_RANGE):
             output = self.model(*self.inputs)
-        loss = (output - self.target).abs().mean()
+        loss = l1_complex(output, self.target)
         loss.backward()
         self.optimizer.step()
 
@@ -170,12 +184,17 @@ def train_step_rate(
 
 
 def inference_ms(
-    model: nn.Module, size: int = 256, coils: int = 0, repeats: int = 5, warmup: int = 1, device: str | torch.device = "cpu"
+    model: nn.Module,
+    size: int = 256,
+    coils: int = 0,
+    repeats: int = 5,
+    warmup: int = 1,
+    device: str | torch.device = "cpu",
 ) -> float:
     """Median milliseconds of one no-grad forward pass of one ``size x size`` slice (eval mode)."""
     device = torch.device(device)
-    model = model.to(device).eval()
-    return measure_latency(model, example_inputs(size, batch=1, coils=coils, device=device), repeats=repeats, warmup=warmup)
+    inputs = example_inputs(size, batch=1, coils=coils, device=device)
+    return measure_latency(model.to(device).eval(), inputs, repeats=repeats, warmup=warmup)
 
 
 def training_gflops(macs_per_slice: int, slices_per_s: float) -> float:
@@ -183,26 +202,35 @@ def training_gflops(macs_per_slice: int, slices_per_s: float) -> float:
     return TRAIN_FLOPS_PER_FORWARD_FLOP * 2 * macs_per_slice * slices_per_s / 1e9
 
 
-def classify_op(name: str) -> str:
-    """The breakdown category of a profiler event name (see :data:`BREAKDOWN_CATEGORIES`)."""
+def classify_op(name: str, in_optimizer: bool = False) -> str:
+    """The breakdown category of a profiler event ``name`` (see :data:`BREAKDOWN_CATEGORIES`);
+    ``in_optimizer``: the event runs inside an ``Optimizer.*`` range (step or zero_grad)."""
     lower = name.lower()
+    if in_optimizer:
+        return "optimizer"
     if not lower.startswith("aten::"):
-        return "overhead"  # autograd::engine nodes, Optimizer.step ranges, our own ranges
+        return "overhead"  # autograd::engine nodes, our own ranges
     if any(marker in lower for marker in _CONV_MARKERS):
         return "conv"
     if "fft" in lower:
         return "fft"
     if name in _MATMUL_OPS:
         return "matmul"
-    if lower.startswith("aten::_foreach"):
-        return "optimizer"
     return "elementwise"
 
 
-def _is_dc_layer(module: nn.Module) -> bool:
-    from automri.physics import dc
+def _inside(event: Any, prefix: str) -> bool:
+    """Whether the profiler ``event`` or one of its enclosing events has a name starting with ``prefix``."""
+    while event is not None:
+        if event.name.startswith(prefix):
+            return True
+        event = event.cpu_parent
+    return False
 
-    return isinstance(module, (dc.HardDC, dc.NoiseWeightedDC, dc.TwoStepDC, dc.ProximalDC))
+
+def _is_dc_layer(module: nn.Module) -> bool:
+    """Whether ``module`` is one of the data-consistency layers of :mod:`automri.physics.dc`."""
+    return type(module).__module__ == DC_MODULE
 
 
 @contextmanager
@@ -257,38 +285,45 @@ def operator_breakdown(
             for _ in range(steps):
                 step()
             _synchronize(device)
-        wall_us = (time.perf_counter() - start) * 1e6
-    events = prof.key_averages()
+            wall_us = (time.perf_counter() - start) * 1e6
     totals = dict.fromkeys(BREAKDOWN_CATEGORIES, 0.0)
-    per_op: list[tuple[str, str, float]] = []
-    for event in events:
+    per_op: dict[tuple[str, str], float] = {}
+    forward = dc = 0.0
+    for event in prof.events():
+        if event.name == FORWARD_RANGE:
+            forward += event.cpu_time_total
+        elif event.name == DC_RANGE and not _inside(event.cpu_parent, DC_RANGE):
+            dc += event.cpu_time_total
         self_time = float(getattr(event, time_attr))
-        if self_time <= 0:
-            continue
-        category = classify_op(event.key)
-        totals[category] += self_time
-        per_op.append((event.key, category, self_time))
+        if self_time > 0:
+            key = (event.name, classify_op(event.name, in_optimizer=_inside(event, OPTIMIZER_RANGES)))
+            totals[key[1]] += self_time
+            per_op[key] = per_op.get(key, 0.0) + self_time
     profiled = sum(totals.values())
     if device.type == "cpu":  # time outside any recorded op: Python between ops, profiler bookkeeping
         totals["overhead"] += max(0.0, wall_us - profiled)
         profiled = max(profiled, wall_us)
-    ranges = {event.key: float(event.cpu_time_total) for event in events}
-    forward = ranges.get(FORWARD_RANGE, 0.0)
-    per_op.sort(key=lambda item: -item[2])
+    largest = sorted(per_op.items(), key=lambda item: -item[1])[:8]
     return {
         "fractions": {name: value / profiled for name, value in totals.items()},
         "step_ms": wall_us / 1000.0 / steps,
-        "dc_forward_fraction": ranges.get(DC_RANGE, 0.0) / forward if forward > 0 else 0.0,
-        "top_ops": [[name, category, value / profiled] for name, category, value in per_op[:8]],
+        "dc_forward_fraction": dc / forward if forward > 0 else 0.0,
+        "top_ops": [[name, category, value / profiled] for (name, category), value in largest],
     }
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
-    """:func:`automri.eval.report.machine_info` plus the oneDNN (mkldnn) state and the benchmark device."""
+    """:func:`automri.eval.report.machine_info` plus the oneDNN (mkldnn) state, the benchmark device
+    and, on CUDA, whether matmuls / cuDNN convolutions may use TF32 (the matmul reference is fp32
+    unless the matmul flag is on)."""
+    tf32 = None
+    if device.type == "cuda":
+        tf32 = f"matmul {torch.backends.cuda.matmul.allow_tf32}, cuDNN {torch.backends.cudnn.allow_tf32}"
     return {
         **report.machine_info(),
         "mkldnn": bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled),
         "device": str(device),
+        "tf32": tf32,
     }
 
 
@@ -311,14 +346,16 @@ def flower_round_overhead() -> dict[str, Any]:
     result = measure()
     details = dict(result) if isinstance(result, dict) else {"round_overhead_s": result}
     if not isinstance(details.get("round_overhead_s"), (int, float)):
-        raise AutoMRIError(f"measure_round_overhead() returned {result!r}; expected seconds or a 'round_overhead_s' key")
+        raise AutoMRIError(
+            f"measure_round_overhead() returned {result!r}; expected seconds or a 'round_overhead_s' key"
+        )
     return {"measured": True, **details}
 
 
 def speed_command(
     models: Sequence[str], size: int, batch: int, coils: int, repeats: int, warmup: int, device: str,
     channels_last: bool, threads: int | None, memory: bool, breakdown: bool, flower: bool, matmul_size: int,
-    out_md: Path,
+    out_md: Path | None,
 ) -> str:
     """The ``automri bench speed`` command line that reproduces a run with these settings."""
     parts = ["automri", "bench", "speed", "--models", ",".join(models), "--size", str(size), "--batch", str(batch),
@@ -328,7 +365,7 @@ def speed_command(
         parts += ["--threads", str(threads)]
     parts += [flag for flag, on in (("--channels-last", channels_last), ("--no-memory", not memory),
                                    ("--no-breakdown", not breakdown), ("--no-flower", not flower)) if on]
-    return shlex.join([*parts, "--out", str(out_md)])
+    return shlex.join(parts + ([] if out_md is None else ["--out", str(out_md)]))
 
 
 def _measure_model(
@@ -414,7 +451,7 @@ def run_speed_benchmark(
     resolved = resolve_device(device)
     built = {name: build_benchmark_model(name) for name in models}  # bad names fail before any timing
     command = speed_command(models, size, batch, coils, repeats, warmup, device, channels_last, threads, memory,
-                            breakdown, flower, matmul_size, out_md or Path("docs/speed.md"))
+                            breakdown, flower, matmul_size, out_md)
     with _num_threads(threads):
         machine = machine_info(resolved)
         before = matmul_rate_gflops(matmul_size, repeats, warmup, resolved)
@@ -496,7 +533,9 @@ def _breakdown_table(rows: Sequence[dict[str, Any]]) -> str:
 def _flower_text(flower: dict[str, Any]) -> str:
     if not flower["measured"]:
         return f"Not measured: {flower['reason']}."
-    details = ", ".join(f"{key} = {value}" for key, value in flower.items() if key not in ("measured", "round_overhead_s"))
+    details = ", ".join(
+        f"{key} = {value}" for key, value in flower.items() if key not in ("measured", "round_overhead_s")
+    )
     return f"{flower['round_overhead_s']:.3f} s per round" + (f" ({details})" if details else "") + "."
 
 
@@ -507,8 +546,10 @@ def speed_report_sections(result: dict[str, Any]) -> list[tuple[str, str]]:
         f"Command: `{result['command']}`\n\n"
         f"- Date: {machine['date']}\n"
         f"- CPU: {machine['cpu']}, {machine['cores']} logical cores; torch {machine['torch']} with "
-        f"torch.get_num_threads() = {machine['torch_threads']}; oneDNN (mkldnn) {'on' if machine['mkldnn'] else 'off'}\n"
-        f"- Device: {machine['device']}" + (f" ({machine['gpu']})" if machine["gpu"] else "") + "\n"
+        f"torch.get_num_threads() = {machine['torch_threads']}; "
+        f"oneDNN (mkldnn) {'on' if machine['mkldnn'] else 'off'}\n"
+        f"- Device: {machine['device']}" + (f" ({machine['gpu']}; TF32 {machine['tf32']})" if machine["gpu"] else "")
+        + "\n"
         f"- Python {machine['python']} on {machine['platform']}\n"
         f"- Inputs: {settings['size']}x{settings['size']}, training batch {settings['batch']}, "
         f"{'single-coil' if settings['coils'] == 0 else str(settings['coils']) + ' coils'}, "
@@ -533,7 +574,8 @@ def speed_report_sections(result: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         ("Run", run),
         ("Results", _results_table(result["models"])),
-        (f"Target: conv-heavy models at >= {100 * TARGET_FRACTION:.0f} % of the matmul rate", _target_lines(result["models"])),
+        (f"Target: conv-heavy models at >= {100 * TARGET_FRACTION:.0f} % of the matmul rate",
+         _target_lines(result["models"])),
         ("Where the training time goes", _breakdown_table(result["models"])),
         ("Flower round overhead", _flower_text(result["flower"])),
         ("Method", method),
