@@ -1,0 +1,236 @@
+"""FedAutoMRI end to end (paper Tables 1 and 2) on a federation, in Flower's simulation engine.
+
+Sub-runs of ``OUT`` (each a federated run directory of :func:`automri.federated.simulation.run_federated`):
+
+``search/``           federated MiLeNAS search (``fednas``): ``alpha.jsonl``, ``genotype.json``
+``fedautomri/``       federated training of the derived genotype with the client-side EMA
+``fedautomri-noema/`` the same without EMA (Table 2 ``ema(w/o)``)
+``nonfed/`` ``fedavg/`` ``fedprox/`` ``fedmri/``   the comparisons of Table 1 (the U-Net of the paper)
+``baseline/``         the hand-designed network of Table 2 (MoDL) trained with FedAvg
+
+Which model a row scores (per client, on its own test split, latest round): Non-Fed the client's own
+model; FedAvg, FedProx and FedAutoMRI without EMA the aggregated model; FedMRI the global encoder
+with the client's own decoder (its personalised model); FedAutoMRI the client's bias-corrected EMA.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from automri.errors import AutoMRIError
+from automri.pipelines.experiment import (
+    REPORT, Say, command_line, finished, image, link, now, open_experiment, read_json, read_jsonl, run_section,
+    write_summary,
+)
+from automri.pipelines.scales import FedAutoMRIScale, get_scale, scale_dict
+
+EXPERIMENT = "fedautomri"
+COMPARISONS = ("nonfed", "fedavg", "fedprox", "fedmri")
+LABELS = {"nonfed": "Non-Fed", "fedavg": "FedAvg", "fedprox": "FedProx", "fedmri": "FedMRI",
+          "fedautomri": "FedAutoMRI", "fedautomri-noema": "ema(w/o)", "baseline": "baseline",
+          "search": "FedNAS search"}
+TITLE = "FedAutoMRI: federated architecture search and training"
+SCORED_ROLE = {"search": "global", "nonfed": "personal", "fedavg": "global", "fedprox": "global", "fedmri": "global",
+               "fedautomri": "personal", "fedautomri-noema": "global", "baseline": "global"}
+# Per-client sampling of a federation built from datasets (methods.md 1.8: the authors' FL code
+# gives each site its own pattern at 4x): 1D random, 1D equispaced, 2D random.
+CLIENT_MASKS = ("fastmri-random:cf=0.08,acc=4", "equispaced:cf=0.08,acc=4", "random2d:rate=0.25,radius=4")
+
+
+def federation(datasets: tuple[str, ...], size: int, client_slices: int | None) -> Any:
+    """The federation of the experiment.
+
+    ``("default",)`` or one YAML path: that spec. Otherwise one client per dataset (a single
+    dataset gives three clients that see it through different masks), masks cycling through
+    :data:`CLIENT_MASKS`. ``client_slices`` caps every client's slices per split.
+    """
+    from automri.federated.spec import ClientSpec, FederationSpec, load_spec
+
+    if len(datasets) == 1 and (datasets[0] == "default" or str(datasets[0]).endswith((".yaml", ".yml"))):
+        spec = load_spec(datasets[0], size=size)
+    else:
+        names = list(datasets) * 3 if len(datasets) == 1 else list(datasets)
+        clients = tuple(
+            ClientSpec(name=f"{Path(name).name}-{CLIENT_MASKS[i % 3].split(':')[0]}-{i}", dataset=name,
+                       mask=CLIENT_MASKS[i % 3], seed=i + 1)
+            for i, name in enumerate(names)
+        )
+        spec = FederationSpec(clients, size, source="--dataset " + " ".join(datasets))
+    if client_slices is not None:
+        spec = FederationSpec(tuple(dataclasses.replace(c, max_slices=client_slices) for c in spec.clients),
+                              spec.size, spec.source)
+    return spec
+
+
+def _run(name: str, algorithm: str, spec: Any, out: Path, rounds: int, local_epochs: int, scale: FedAutoMRIScale,
+         seed: int, resume: bool, options: dict[str, Any]) -> dict[str, Any]:
+    """One federated run in ``out/name`` (reused when finished and ``resume``) plus its MACs."""
+    from automri.eval.profile import count_macs, example_inputs
+    from automri.federated.simulation import build_config, run_federated
+    from automri.federated.task import build_client_model
+
+    path = out / name
+    if resume and finished(path):
+        summary = read_json(path / "summary.json")
+    else:
+        summary = run_federated(algorithm, spec, rounds, local_epochs, scale.steps, path, seed=seed,
+                                resume=resume and (path / "config.yaml").is_file(), **options)
+    config = build_config(algorithm, spec, path, rounds=rounds, local_epochs=local_epochs, steps=scale.steps,
+                          seed=seed, **options)
+    macs = count_macs(build_client_model(config), example_inputs(spec.size))
+    return {"run": name, "algorithm": algorithm, "params": summary["parameters"], "macs": macs,
+            "role": SCORED_ROLE[name], "clients": summary["clients"], "mean": summary["mean"]}
+
+
+def run_fedautomri_experiment(
+    out: str | os.PathLike,
+    datasets: tuple[str, ...] = ("default",),
+    scale: str | FedAutoMRIScale = "small",
+    comparisons: tuple[str, ...] = COMPARISONS,
+    ablation: bool = True,
+    seed: int = 0,
+    resume: bool = False,
+    overwrite: bool = False,
+    command: str | None = None,
+    say: Say = lambda message: None,
+) -> dict[str, Any]:
+    """Search, derive, train with EMA, compare (Table 1) and ablate (Table 2); write the report.
+
+    Returns ``summary.json``'s ``results``: ``{"clients", "genotype", "search", "runs": {name: row}}``
+    where a row is ``{"run", "algorithm", "params", "macs", "role", "clients", "mean"}``.
+    """
+    scale = get_scale(EXPERIMENT, scale) if isinstance(scale, str) else scale
+    unknown = [c for c in comparisons if c not in COMPARISONS]
+    if unknown:
+        raise AutoMRIError(f"comparisons: unknown {unknown[0]!r} (expected any of {', '.join(COMPARISONS)})")
+    spec = federation(tuple(datasets), scale.size, scale.client_slices)
+    started = now()
+    run = open_experiment(out, EXPERIMENT, {"federation": spec.to_dict(), "scale": scale_dict(scale),
+                                            "comparisons": list(comparisons), "ablation": ablation, "seed": seed},
+                          resume, overwrite)
+    out = run.path
+    n = len(spec.clients)
+    say(f"fedautomri: federated search (FedNAS + MiLeNAS), {scale.search_rounds} rounds x "
+        f"{scale.search_local_epochs} local epochs, {n} clients, {scale.size} px")
+    search = _run("search", "fednas", spec, out, scale.search_rounds, scale.search_local_epochs, scale, seed, resume,
+                  {"batch_size": scale.search_batch, "space_options": scale.search_space})
+    genotype_path = out / "search" / "genotype.json"
+    if not genotype_path.is_file():
+        raise AutoMRIError(f"{genotype_path}: the federated search wrote no genotype")
+    train = {"batch_size": scale.train_batch}
+    plan: list[tuple[str, str, dict[str, Any]]] = [
+        ("fedautomri", "fedautomri", {"genotype": str(genotype_path), "space_options": scale.net_options, "ema": True}),
+    ]
+    if ablation:
+        plan += [
+            ("fedautomri-noema", "fedautomri",
+             {"genotype": str(genotype_path), "space_options": scale.net_options, "ema": False}),
+            ("baseline", "fedavg", {"model": scale.baseline_model, "model_options": scale.baseline_options}),
+        ]
+    plan += [(c, c, {"model": scale.comparison_model, "model_options": scale.comparison_options}) for c in comparisons]
+    runs: dict[str, Any] = {}
+    for name, algorithm, options in plan:
+        say(f"fedautomri: {LABELS[name]} ({algorithm}), {scale.train_rounds} rounds x {scale.train_local_epochs} "
+            "local epochs")
+        runs[name] = _run(name, algorithm, spec, out, scale.train_rounds, scale.train_local_epochs, scale, seed,
+                          resume, {**train, **options})
+    results = {"clients": spec.client_names(), "federation": spec.to_dict(),
+               "genotype": read_json(genotype_path), "search": search, "runs": runs}
+    summary = write_summary(run, EXPERIMENT, scale_dict(scale), command or command_line(), started, results)
+    path = write_report(out, summary)
+    say(f"fedautomri: report written to {path}")
+    return results
+
+
+# --- report ------------------------------------------------------------------------------------
+def _scores(row: dict[str, Any], client: str, metric: str) -> float | None:
+    return row["clients"].get(client, {}).get(f"{row['role']}-{metric}")
+
+
+def _paper_table(rows: list[tuple[str, dict[str, Any]]], clients: list[str], macs: bool) -> str:
+    """The papers' layout: Method | PSNR/dB per client | SSIM per client | Param/M (| MACs/G)."""
+    from automri.eval.report import markdown_table
+
+    psnr_cols = [f"PSNR/dB {c}" for c in clients]
+    ssim_cols = [f"SSIM {c}" for c in clients]
+    table = []
+    for label, row in rows:
+        entry: dict[str, Any] = {"Method": label}
+        for client, p, s in zip(clients, psnr_cols, ssim_cols):
+            psnr, ssim = _scores(row, client, "psnr"), _scores(row, client, "ssim")
+            entry[p] = None if psnr is None else f"{psnr:.4f}"
+            entry[s] = None if ssim is None else f"{ssim:.4f}"
+        entry["Param/M"] = f"{row['params'] / 1e6:.4g}"
+        entry["MACs/G"] = f"{row['macs'] / 1e9:.4g}"
+        table.append(entry)
+    columns = ["Method", *psnr_cols, *ssim_cols, "Param/M", *(["MACs/G"] if macs else [])]
+    return markdown_table(table, columns)
+
+
+def _figures(out: Path, results: dict[str, Any], base: Path) -> list[str]:
+    """Genotype diagram, alpha trajectories, training curves; links to each client's panels (from ``base``)."""
+    from automri.eval.figures import alpha_trajectories, curves, genotype_diagram_cell
+    from automri.nas.ops import PRIMITIVES
+
+    figures = out / "figures"
+    lines = [image(genotype_diagram_cell(results["genotype"], figures / "genotype.png", title="searched cell"),
+                   base, "searched cell")]
+    alphas = read_jsonl(out / "search" / "alpha.jsonl")
+    if alphas:
+        path = alpha_trajectories([a["alpha"] for a in alphas], PRIMITIVES, figures / "alpha.png")
+        lines.append(image(path, base, "architecture weights per edge over search rounds"))
+    history: dict[int, dict[str, Any]] = {}
+    for name, row in results["runs"].items():
+        for record in read_jsonl(out / name / "metrics.jsonl"):
+            value = record["mean"].get(f"{row['role']}-psnr")
+            if value is not None:
+                history.setdefault(record["round"], {"round": record["round"]})[LABELS[name]] = value
+    if history:
+        keys = [LABELS[n] for n in results["runs"] if any(LABELS[n] in r for r in history.values())]
+        path = curves([history[r] for r in sorted(history)], keys, figures / "training-psnr.png",
+                      title="mean test PSNR over clients per round")
+        lines.append(image(path, base, "training curves"))
+    lines.append("")
+    lines.append("Reconstructions with error maps, per client (written by each client at its site, FedAutoMRI run):")
+    lines.append("")
+    for client in results["clients"]:
+        panel = out / "fedautomri" / "clients" / client / "figures" / f"reconstruction-{client}.png"
+        if panel.is_file():
+            lines.append(image(panel, base, f"{client}"))
+    return lines
+
+
+def report_sections(out: Path, summary: dict[str, Any], base: Path) -> list[tuple[str, str]]:
+    """The report's sections (figures redrawn into ``out/figures``, linked from the folder ``base``)."""
+    results = summary["results"]
+    clients, runs = results["clients"], results["runs"]
+    genotype = results["genotype"]
+    table1 = [(LABELS[n], runs[n]) for n in (*COMPARISONS, "fedautomri") if n in runs]
+    sections = [
+        ("Federation", "\n".join(
+            [f"- `{c['name']}`: `{c['dataset']}`, mask `{c['mask']}`, "
+             f"at most {c['max_slices'] or 'all'} slices per split"
+             for c in results["federation"]["clients"]]
+            + ["", f"Derived genotype (`{link(out / 'search' / 'genotype.json', base)}`): "
+                   f"`{genotype['nodes']}`, hidden {genotype['hidden']}, {genotype['cells']} cells, "
+                   f"{genotype['iterations']} unrolled iterations."])),
+        ("Table 1: comparison with federated methods", _paper_table(table1, clients, macs=False)
+         + "\nScores are per-client test scores after the last round (fastMRI per-volume PSNR/SSIM of magnitudes).\n"),
+    ]
+    if "baseline" in runs and "fedautomri-noema" in runs:
+        rows = [("baseline", runs["baseline"]), ("ema(w/o)", runs["fedautomri-noema"]), ("ema(w)", runs["fedautomri"])]
+        sections.append(("Table 2: ablation (EMA) and cost", _paper_table(rows, clients, macs=True)
+                         + "\nMACs: multiply-accumulates of one slice at the experiment's image size, every unrolled "
+                           "iteration and FFT included (the papers' FLOPs/G column counts the same quantity).\n"))
+    sections.append(("Figures", "\n".join(_figures(out, results, base))))
+    return sections
+
+
+def write_report(out: Path, summary: dict[str, Any]) -> Path:
+    """Write ``out/report.md`` and ``out/figures/`` from ``summary`` and the sub-runs' logs."""
+    from automri.eval.report import write_report as write_markdown
+
+    return write_markdown(out / REPORT, [*report_sections(out, summary, out), run_section(summary)], title=TITLE)

@@ -1,0 +1,64 @@
+"""The EMR-NAS and FedAutoMRI experiments end to end at the test scale (the demo's two big stages).
+
+The full ``automri demo`` (both experiments, seven Flower simulations) takes minutes even at the
+test scale, so each stage is tested here on its own; ``test_pipelines_demo_report`` covers the
+demo command itself (overview stage) and ``automri report``.
+"""
+
+import json
+
+import pytest
+
+from automri.nas.rir_space import RIRNet
+from automri.pipelines.emrnas_experiment import run_emrnas_experiment
+from automri.pipelines.fedautomri_experiment import federation, run_fedautomri_experiment
+from automri.pipelines.rebuild_report import rebuild_report
+
+
+def _strip_dates(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.startswith(("Started", "Machine")))
+
+
+def test_emrnas_experiment_table2_table3_and_rebuild(tmp_path) -> None:
+    out = tmp_path / "emrnas"
+    results = run_emrnas_experiment(out, "phantom", "test", baselines=("dccnn",), ablations=("D",), device="cpu")
+    ours, dccnn = results["rows"]
+    assert ours["model"] == "ours" and dccnn["model"] == "dccnn"
+    assert ours["params"] == sum(p.numel() for p in RIRNet.from_genotype(results["genotype"]).parameters())
+    assert abs(dccnn["params"] - ours["params"]) / ours["params"] < 0.5  # widened to the searched size
+    assert len(ours["folds"]) == 2 and ours["macs"] > 0
+    text = (out / "report.md").read_text()
+    assert "| Model | PSNR phantom | SSIM phantom | Param/M | MACs/G |" in text
+    assert "| DCCNN |" in text and "| Ours (EMR-NAS) |" in text and "±" in text
+    assert "## Table 3: ablations" in text and "| D | random architecture |" in text
+    for figure in ("genotype.png", "alpha-fold-0.png", "alpha-fold-1.png", "training-loss.png", "reconstructions.png"):
+        assert (out / "figures" / figure).is_file()
+    (out / "report.md").unlink()
+    assert _strip_dates(rebuild_report(out).read_text()) == _strip_dates(text)
+
+
+def test_federation_from_one_dataset_gives_three_masks() -> None:
+    spec = federation(("phantom",), 32, 4)
+    assert len(spec.clients) == 3 and len({c.mask for c in spec.clients}) == 3
+    assert all(c.max_slices == 4 and c.dataset == "phantom" for c in spec.clients) and spec.size == 32
+
+
+@pytest.mark.slow
+def test_fedautomri_experiment_search_derive_train_report(tmp_path) -> None:
+    out = tmp_path / "fed"
+    results = run_fedautomri_experiment(out, ("default",), "test", comparisons=(), ablation=False)
+    genotype = json.loads((out / "search" / "genotype.json").read_text())
+    assert results["genotype"] == genotype and genotype["space"] == "cell"
+    row = results["runs"]["fedautomri"]
+    assert row["role"] == "personal" and row["params"] > 0 and row["macs"] > 0
+    assert set(row["clients"]) == set(results["clients"]) and len(results["clients"]) == 3
+    text = (out / "report.md").read_text()
+    assert "## Table 1: comparison with federated methods" in text and "| FedAutoMRI |" in text
+    for client in results["clients"]:
+        assert f"PSNR/dB {client}" in text
+        assert f"fedautomri/clients/{client}/figures/reconstruction-{client}.png" in text
+    for figure in ("genotype.png", "alpha.png", "training-psnr.png"):
+        assert (out / "figures" / figure).is_file()
+    (out / "figures" / "genotype.png").unlink()
+    assert _strip_dates(rebuild_report(out).read_text()) == _strip_dates(text)
+    assert (out / "figures" / "genotype.png").is_file()
