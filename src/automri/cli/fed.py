@@ -1,7 +1,235 @@
-"""CLI commands: fed (being built)."""
+"""CLI commands ``automri fed search|train|deploy`` (thin wrappers over :mod:`automri.federated`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+import yaml
+
+from automri.errors import AutoMRIError
+
+fed_app = typer.Typer(
+    name="fed",
+    help="Federated search and training with Flower (simulation on one machine, or deployment).",
+    no_args_is_help=True,
+)
+
+TRAIN_ALGORITHMS = ("nonfed", "fedavg", "fedprox", "fedmri", "fedautomri")
+
+SpecOpt = Annotated[str, typer.Option("--spec", help="Federation YAML, or 'default' (3 built-in sites).")]
+RoundsOpt = Annotated[int, typer.Option("--rounds", help="Communication rounds.")]
+LocalEpochsOpt = Annotated[int, typer.Option("--local-epochs", help="Local epochs per round.")]
+StepsOpt = Annotated[int | None, typer.Option("--steps", help="Cap on local steps per epoch.")]
+SizeOpt = Annotated[int | None, typer.Option("--size", help="Image side in pixels (overrides the spec's).")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="Slices per step.")]
+LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate of the weights (Adam).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every random choice.")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Run directory.")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out after its last round.")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing run in --out.")]
+TimeoutOpt = Annotated[float, typer.Option("--round-timeout", help="Seconds to wait for a round's replies.")]
+MaxMbOpt = Annotated[float, typer.Option("--max-message-mb", help="Largest message either side may send (MiB).")]
+OptionOpt = Annotated[list[str] | None, typer.Option("--model-option", help="Network option KEY=VALUE (repeatable), e.g. chans=8.")]
+SpaceOpt = Annotated[list[str] | None, typer.Option("--space-option", help="Search space / genotype network option KEY=VALUE (repeatable), e.g. hidden=8.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
+
+
+def parse_options(pairs: list[str] | None, flag: str) -> dict[str, Any]:
+    """``["chans=8", "drop_prob=0.1"]`` -> ``{"chans": 8, "drop_prob": 0.1}`` (values read as YAML)."""
+    options = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise AutoMRIError(f"{flag} {pair!r}: expected KEY=VALUE")
+        options[key.strip()] = yaml.safe_load(value)
+    return options
+
+
+def _show(summary: dict[str, Any], as_json: bool, title: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    scores = [k for k in ("global-psnr", "global-ssim", "personal-psnr", "personal-ssim") if k in summary["mean"]]
+    table = Table(title=f"{title} ({summary['rounds_done']}/{summary['rounds']} rounds, {summary['parameters']} parameters)")
+    for column in ["client", *scores, "MB up", "MB down", "missing rounds"]:
+        table.add_column(column)
+    rows = [*summary["clients"].items(), ("mean", summary["mean"])]
+    for name, row in rows:
+        table.add_row(
+            name, *(f"{row[k]:.4g}" if k in row else "-" for k in scores),
+            f"{row['bytes_up'] / 2**20:.3f}" if "bytes_up" in row else "", f"{row['bytes_down'] / 2**20:.3f}" if "bytes_down" in row else "",
+            ", ".join(map(str, row.get("missing_rounds", []))),
+        )
+    Console().print(table)
+    if "genotype" in summary:
+        Console().print(f"best genotype (round {summary['best']['round']}): {summary['genotype']}")
+
+
+def _simulate(algorithm: str, as_json: bool, **kwargs: Any) -> None:
+    from rich.console import Console
+
+    from automri.federated.simulation import run_federated
+
+    if as_json:
+        summary = run_federated(algorithm, **kwargs)
+    else:
+        with Console(stderr=True).status(f"federated {algorithm}: {kwargs['rounds']} rounds (Flower simulation)"):
+            summary = run_federated(algorithm, **kwargs)
+    _show(summary, as_json, f"automri fed {algorithm}")
+
+
+def search_command(
+    out: OutOpt,
+    spec: SpecOpt = "default",
+    rounds: RoundsOpt = 50,
+    local_epochs: LocalEpochsOpt = 5,
+    steps: StepsOpt = None,
+    size: SizeOpt = None,
+    batch_size: BatchOpt = 4,
+    lr: LrOpt = 1e-3,
+    beta: Annotated[float, typer.Option("--beta", help="MiLeNAS weight of the validation gradient of alpha.")] = 0.01,
+    space_option: SpaceOpt = None,
+    weighting: Annotated[str, typer.Option("--weighting", help="Aggregation weights: samples (n_k/N) or equal.")] = "samples",
+    round_timeout: TimeoutOpt = 600.0,
+    max_message_mb: MaxMbOpt = 512.0,
+    seed: SeedOpt = 0,
+    resume: ResumeOpt = False,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Federated architecture search (FedNAS with MiLeNAS; w and alpha averaged); writes genotype.json.
+
+    Example: automri fed search --spec default --rounds 20 --local-epochs 1 --steps 10 --size 64 --out runs/fedsearch
+    """
+    _simulate(
+        "fednas", as_json, spec=spec, rounds=rounds, local_epochs=local_epochs, steps=steps, out=out, seed=seed,
+        resume=resume, overwrite=overwrite, size=size, batch_size=batch_size, lr=lr, milenas_beta=beta,
+        space_options=parse_options(space_option, "--space-option"), weighting=weighting,
+        round_timeout=round_timeout, max_message_bytes=int(max_message_mb * 2**20),
+    )
+
+
+def _train_options(algorithm: str, model: str, model_option: list[str] | None, space_option: list[str] | None,
+                   genotype: Path | None, mu: float, ema: bool, ema_gamma: float, ema_train_from: str) -> dict[str, Any]:
+    if algorithm not in TRAIN_ALGORITHMS:
+        raise AutoMRIError(f"--algorithm {algorithm!r}: expected one of {', '.join(TRAIN_ALGORITHMS)} (search: automri fed search)")
+    if genotype is not None and algorithm != "fedautomri":
+        raise AutoMRIError("--genotype: only used with --algorithm fedautomri")
+    return {
+        "model": model, "model_options": parse_options(model_option, "--model-option"),
+        "space_options": parse_options(space_option, "--space-option"),
+        "genotype": None if genotype is None else str(genotype.resolve()), "mu": mu, "ema": ema,
+        "ema_gamma": ema_gamma, "ema_train_from": ema_train_from,
+    }
+
+
+AlgorithmOpt = Annotated[str, typer.Option("--algorithm", help="nonfed, fedavg, fedprox, fedmri or fedautomri.")]
+ModelOpt = Annotated[str, typer.Option("--model", help="Network of nonfed/fedavg/fedprox/fedmri (fedmri: unet).")]
+GenotypeOpt = Annotated[Path | None, typer.Option("--genotype", help="fedautomri: genotype JSON (default: GAutoMRI's FedNAS_V1).")]
+MuOpt = Annotated[float, typer.Option("--mu", help="FedProx proximal coefficient.")]
+EmaOpt = Annotated[bool, typer.Option("--ema/--no-ema", help="fedautomri: client-side EMA personalisation (--no-ema: ablation).")]
+GammaOpt = Annotated[float, typer.Option("--ema-gamma", help="fedautomri: EMA decay.")]
+TrainFromOpt = Annotated[str, typer.Option("--ema-train-from", help="fedautomri: local training starts from the 'global' or the 'personal' model.")]
+
+
+def train_command(
+    out: OutOpt,
+    algorithm: AlgorithmOpt = "fedautomri",
+    spec: SpecOpt = "default",
+    rounds: RoundsOpt = 100,
+    local_epochs: LocalEpochsOpt = 5,
+    steps: StepsOpt = None,
+    size: SizeOpt = None,
+    batch_size: BatchOpt = 4,
+    lr: LrOpt = 1e-3,
+    model: ModelOpt = "unet",
+    model_option: OptionOpt = None,
+    space_option: SpaceOpt = None,
+    genotype: GenotypeOpt = None,
+    mu: MuOpt = 0.01,
+    ema: EmaOpt = True,
+    ema_gamma: GammaOpt = 0.9,
+    ema_train_from: TrainFromOpt = "global",
+    weighting: Annotated[str, typer.Option("--weighting", help="Aggregation weights: samples (n_k/N) or equal.")] = "samples",
+    round_timeout: TimeoutOpt = 600.0,
+    max_message_mb: MaxMbOpt = 512.0,
+    seed: SeedOpt = 0,
+    resume: ResumeOpt = False,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Federated training: Non-Fed, FedAvg, FedProx, FedMRI or FedAutoMRI (genotype + client EMA).
+
+    Example: automri fed train --algorithm fedautomri --genotype runs/fedsearch/genotype.json --rounds 10 --size 64 --out runs/fedtrain
+    """
+    options = _train_options(algorithm, model, model_option, space_option, genotype, mu, ema, ema_gamma, ema_train_from)
+    _simulate(
+        algorithm, as_json, spec=spec, rounds=rounds, local_epochs=local_epochs, steps=steps, out=out, seed=seed,
+        resume=resume, overwrite=overwrite, size=size, batch_size=batch_size, lr=lr, weighting=weighting,
+        round_timeout=round_timeout, max_message_bytes=int(max_message_mb * 2**20), **options,
+    )
+
+
+def deploy_command(
+    out: OutOpt,
+    algorithm: Annotated[str, typer.Option("--algorithm", help="fednas, nonfed, fedavg, fedprox, fedmri or fedautomri.")] = "fedautomri",
+    spec: SpecOpt = "default",
+    rounds: RoundsOpt = 10,
+    local_epochs: LocalEpochsOpt = 1,
+    steps: StepsOpt = None,
+    size: SizeOpt = None,
+    batch_size: BatchOpt = 4,
+    lr: LrOpt = 1e-3,
+    model: ModelOpt = "unet",
+    model_option: OptionOpt = None,
+    space_option: SpaceOpt = None,
+    genotype: GenotypeOpt = None,
+    workdir: Annotated[Path | None, typer.Option("--workdir", help="Folder for the app, certificates, keys, node homes and logs (default OUT/deploy).")] = None,
+    tls: Annotated[bool, typer.Option("--tls", help="TLS with a self-signed CA made for this trial.")] = False,
+    auth: Annotated[bool, typer.Option("--auth", help="SuperNode authentication with registered EC keys (needs --tls).")] = False,
+    host: Annotated[str, typer.Option("--host", help="Address the SuperLink listens on / SuperNodes connect to.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option("--port", help="SuperLink port (default: a free one).")] = None,
+    print_only: Annotated[bool, typer.Option("--print-only", help="Only print the commands each site runs.")] = False,
+    round_timeout: TimeoutOpt = 600.0,
+    seed: SeedOpt = 0,
+    resume: ResumeOpt = False,
+    overwrite: OverwriteOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run with Flower's deployment engine: a SuperLink and one SuperNode per client as real processes
+    on this machine (or, with --print-only, the commands to run at real sites).
+
+    Example: automri fed deploy --algorithm fedavg --spec default --rounds 1 --size 32 --tls --auth --out runs/fed-deploy
+    """
+    from automri.federated.deploy import deploy_local, format_plan, plan_deployment
+    from automri.federated.simulation import build_config
+
+    options = {} if algorithm == "fednas" else _train_options(algorithm, model, model_option, space_option, genotype,
+                                                              0.01, True, 0.9, "global")
+    if algorithm == "fednas":
+        options["space_options"] = parse_options(space_option, "--space-option")
+    config = build_config(algorithm, spec, out, size=size, rounds=rounds, local_epochs=local_epochs, steps=steps,
+                          batch_size=batch_size, lr=lr, seed=seed, round_timeout=round_timeout, **options)
+    folder = workdir if workdir is not None else Path(config.out) / "deploy"
+    if print_only:
+        typer.echo(format_plan(plan_deployment(config, folder, tls=tls, auth=auth, host=host, port=port)), nl=False)
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"deploying {config.num_clients} SuperNodes + SuperLink on {host}"):
+        summary = deploy_local(config, folder, tls=tls, auth=auth, resume=resume, overwrite=overwrite)
+    _show(summary, as_json, f"automri fed deploy {algorithm}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add the ``fed`` command group (``search``, ``train``, ``deploy``) to ``app``."""
+    fed_app.command("search")(search_command)
+    fed_app.command("train")(train_command)
+    fed_app.command("deploy")(deploy_command)
+    app.add_typer(fed_app, name="fed")

@@ -1,0 +1,117 @@
+"""The Flower ``ClientApp`` (Message API) of every algorithm.
+
+``make_client_app(config)`` captures the run options (simulation; the closure is pickled to the Ray
+actors); ``make_client_app()`` reads them from ``context.run_config["automri-config"]`` (deployment,
+where the generated Flower app declares that key). The node's ``partition-id`` (set by the
+simulation engine, or ``--node-config`` of a SuperNode) picks the client of the federation spec.
+
+Handlers: ``query`` (tell the server its partition id), ``train`` (one round of local work) and
+``evaluate`` (score the global and personalised models on the client's test split). Every reply
+passes :func:`automri.federated.guard.check_reply` before it leaves; an exception in a handler
+becomes an error reply (no content) and the server reports the client as missing for that round.
+The client's private state (own weights, decoder, EMA) stays in ``context.state`` and its own
+folder (:class:`automri.federated.state.ClientStore`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from flwr.app import Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from automri.errors import AutoMRIError
+from automri.federated.guard import check_reply
+from automri.federated.local import local_algorithm
+from automri.federated.options import RUN_CONFIG_KEY, FedConfig
+from automri.federated.state import ClientStore, client_folder
+from automri.federated.task import client_data, client_spec, first_slice_images, from_record, to_record
+
+
+class FaultDrill(RuntimeError):
+    """Raised on purpose by a client named in ``config.faults["client_raise"]``."""
+
+
+def resolve_config(captured: FedConfig | None, context: Context) -> FedConfig:
+    """The captured options, else the JSON in ``context.run_config["automri-config"]``."""
+    if captured is not None:
+        return captured
+    if RUN_CONFIG_KEY not in context.run_config:
+        raise AutoMRIError(f"run config has no {RUN_CONFIG_KEY!r} (start the app with automri fed deploy)")
+    return FedConfig.from_json(str(context.run_config[RUN_CONFIG_KEY]))
+
+
+def partition_of(context: Context, config: FedConfig) -> int:
+    """This node's partition id (error naming the node config key when absent or out of range)."""
+    if "partition-id" not in context.node_config:
+        raise AutoMRIError("node config has no 'partition-id' (start the SuperNode with --node-config \"partition-id=N\")")
+    pid = int(context.node_config["partition-id"])
+    client_spec(config, pid)
+    return pid
+
+
+def _identify(config: FedConfig, msg: Message, context: Context) -> Message:
+    pid = partition_of(context, config)
+    content = RecordDict({"metrics": MetricRecord({"partition-id": pid})})
+    check_reply(content, {}, config.max_message_bytes, f"client {config.spec.clients[pid].name}")
+    return Message(content=content, reply_to=msg)
+
+
+def _step(config: FedConfig, msg: Message, context: Context, phase: str) -> Message:
+    torch.set_num_threads(1)  # several clients share the CPU cores
+    pid = partition_of(context, config)
+    client = client_spec(config, pid)
+    settings = msg.content["config"]
+    server_round, token = int(settings["server-round"]), str(settings["run-token"])
+    if phase == "train" and config.faults.get("client_raise", {}).get(client.name) == server_round:
+        raise FaultDrill(f"fault drill: client {client.name} raises in round {server_round}")
+    folder = client_folder(config, context.node_config, client.name)
+    store = ClientStore(context, folder, token)
+    algorithm = local_algorithm(config, pid, client_data(config, pid))
+    received = {name: from_record(record) for name, record in msg.content.array_records.items()}
+    if phase == "train":
+        outcome = algorithm.train(server_round, received, store.load(server_round - 1))
+    else:
+        outcome = algorithm.evaluate(server_round, received, store.load(server_round))
+    if outcome.state is not None:
+        store.save(outcome.state)
+    if phase == "evaluate" and bool(settings["final"]) and folder is not None:
+        _write_panel(folder, client.name, outcome.models, algorithm.data.test)
+    content = RecordDict({
+        **{name: to_record(weights) for name, weights in outcome.send.items()},
+        "metrics": MetricRecord({**outcome.metrics, "partition-id": pid}),
+    })
+    check_reply(content, algorithm.shared_keys(config), config.max_message_bytes, f"client {client.name}")
+    return Message(content=content, reply_to=msg)
+
+
+def _write_panel(folder: Path, name: str, models: dict, dataset) -> None:
+    """The client's own reconstruction figure (stays at the site, in its folder)."""
+    from automri.eval.figures import reconstruction_panel
+
+    images = {role: first_slice_images(model, dataset) for role, model in models.items()}
+    first = next(iter(images.values()))
+    recons = {"zero-filled": first["zero_filled"], **{role: im["prediction"] for role, im in images.items()}}
+    sample = dataset[0]
+    reconstruction_panel(first["target"], recons, sample.mask, path=folder / "figures" / f"reconstruction-{name}.png",
+                         title=f"{name}: first test slice")
+
+
+def make_client_app(config: FedConfig | None = None) -> ClientApp:
+    """A ``ClientApp`` for ``config`` (``None``: read it from the run config at each message)."""
+    app = ClientApp()
+
+    @app.query()
+    def identify(msg: Message, context: Context) -> Message:
+        return _identify(resolve_config(config, context), msg, context)
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        return _step(resolve_config(config, context), msg, context, "train")
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        return _step(resolve_config(config, context), msg, context, "evaluate")
+
+    return app

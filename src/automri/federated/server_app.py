@@ -1,0 +1,104 @@
+"""The Flower ``ServerApp`` (Message API): runs the rounds and keeps the run directory.
+
+``make_server_app(config)`` captures the run options (simulation); ``make_server_app()`` reads the
+JSON in ``context.run_config["automri-config"]`` (deployment). The run directory must have been
+prepared by :func:`automri.federated.state.open_run` (``run_federated`` / ``automri fed deploy``).
+
+After every round the server appends the round record to ``metrics.jsonl`` (per-client train and
+evaluation metrics, means, bytes up/down per client, missing clients and why) and the per-reply
+audit to ``audit.jsonl``, then writes ``checkpoint-last.pt`` atomically (global weights, strategy
+state such as alpha, round, history). When that checkpoint exists at start, the run continues
+after its round (Flower has no built-in server resume); the clients continue from their own copies
+of their private state. ``summary.json`` and the figures are written at the end.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flwr.app import ArrayRecord, Context, MetricRecord
+from flwr.serverapp import Grid, ServerApp
+
+from automri.errors import AutoMRIError
+from automri.federated.client_app import resolve_config
+from automri.federated.options import FedConfig
+from automri.federated.state import attach_run, load_server_checkpoint, save_server_checkpoint
+from automri.federated.strategies import build_strategy
+from automri.federated.task import build_client_model, from_record, to_record, weights_of
+from automri.train.atomic import json_default, write_text_atomic
+from automri.train.runs import RunDir
+
+AUDIT = "audit.jsonl"
+ALPHA = "alpha.jsonl"
+ROUND_LOGS = ("metrics.jsonl", AUDIT, ALPHA)
+
+
+class ServerStopped(AutoMRIError):
+    """Raised on purpose after ``faults["server_stop_after"]`` rounds (a crash drill)."""
+
+
+def _truncate_round_logs(run: RunDir, rounds_done: int) -> None:
+    """Drop records of rounds after ``rounds_done`` (written before a crash, redone on resume)."""
+    for name in ROUND_LOGS:
+        if not (run.path / name).is_file():
+            continue
+        kept = [r for r in run.read_jsonl(name) if r.get("round", 0) <= rounds_done]
+        write_text_atomic(run.path / name, "".join(json.dumps(r, default=json_default) + "\n" for r in kept))
+
+
+def run_server(grid: Grid, config: FedConfig) -> dict[str, Any]:
+    """Run (or continue) the federated rounds of ``config`` on ``grid``; returns the summary."""
+    from automri.federated.report import write_report
+
+    run, token = attach_run(config)
+    model = build_client_model(config)
+    arrays, done, history = to_record(weights_of(model)), 0, []
+    strategy = build_strategy(config, token)
+    checkpoint = load_server_checkpoint(run)
+    if checkpoint is not None:
+        arrays, done, history = to_record(checkpoint["arrays"]), int(checkpoint["round"]), list(checkpoint["history"])
+        strategy.load_state_dict(checkpoint["strategy"])
+        strategy.round_offset = done
+    _truncate_round_logs(run, done)
+
+    def end_of_round(server_round: int, round_arrays: ArrayRecord) -> MetricRecord | None:
+        if server_round == 0:
+            return None
+        record = strategy.log.record()
+        strategy.end_round(strategy.log.round, record)
+        history.append(record)
+        run.log_metrics(record)
+        for line in strategy.log.audit:
+            run.append_jsonl(AUDIT, line)
+        if "alpha" in record:
+            run.append_jsonl(ALPHA, {"round": record["round"], "alpha": record["alpha"], "genotype": record["genotype"]})
+        save_server_checkpoint(run, {
+            "round": record["round"],
+            "arrays": from_record(round_arrays),
+            "strategy": strategy.state_dict(),
+            "history": history,
+            "config": config.to_dict(),
+        })
+        if config.faults.get("server_stop_after") == record["round"]:
+            raise ServerStopped(f"fault drill: server stopped after round {record['round']} (continue with --resume)")
+        return MetricRecord({k: v for k, v in record["mean"].items() if "/" not in k})
+
+    if done < config.rounds:
+        strategy.discover(grid)
+        strategy.start(
+            grid=grid, initial_arrays=arrays, num_rounds=config.rounds - done,
+            timeout=config.round_timeout, evaluate_fn=end_of_round,
+        )
+    return write_report(run, config, history, strategy)
+
+
+def make_server_app(config: FedConfig | None = None) -> ServerApp:
+    """A ``ServerApp`` for ``config`` (``None``: read it from the run config)."""
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        run_server(grid, resolve_config(config, context))
+
+    return app

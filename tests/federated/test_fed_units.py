@@ -1,0 +1,191 @@
+"""Pure unit tests of the federated pieces: EMA, aggregation, objectives, guard, accounting, state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord, RecordDict
+from fedtiny import CELL, UNET
+
+from automri.federated.accounting import message_bytes
+from automri.federated.guard import OutgoingMessageError, check_reply
+from automri.federated.local import FedMRI, join_peers, split_peers, update_ema_state
+from automri.federated.objectives import fedmri_regulariser, proximal_term
+from automri.federated.options import FedConfig
+from automri.federated.personalise import ema_personalised, ema_update
+from automri.federated.state import ClientState, ClientStore
+from automri.federated.strategies import FedNASStrategy, Reply, average_weights
+from automri.federated.task import build_client_model, from_record, to_record
+
+
+# --- EMA ------------------------------------------------------------------------------------
+def test_ema_arithmetic_by_hand():
+    gamma = 0.8
+    w = [torch.tensor([1.0, -2.0]), torch.tensor([3.0, 0.0]), torch.tensor([-1.0, 5.0])]
+    m = None
+    for t, wt in enumerate(w, start=1):
+        m = ema_update(None if m is None else m, {"p": wt}, gamma)
+        raw = sum((1 - gamma) * gamma ** (t - 1 - i) * w[i] for i in range(t))
+        torch.testing.assert_close(m["p"], raw)
+        # correction outside the recursion: weights sum to 1
+        corrected = raw / (1 - gamma**t)
+        torch.testing.assert_close(ema_personalised(m, gamma, t)["p"], corrected)
+    # the buffer itself is never corrected: the next update uses the raw m
+    assert not torch.allclose(m["p"], ema_personalised(m, gamma, 3)["p"])
+
+
+def test_ema_of_a_constant_is_that_constant():
+    weights = {"w": torch.randn(3, 3), "n": torch.tensor(7)}
+    m = None
+    for t in range(1, 6):
+        m = ema_update(m, weights, 0.9)
+        personal = ema_personalised(m, 0.9, t)
+        torch.testing.assert_close(personal["w"], weights["w"])
+        assert int(personal["n"]) == 7
+    with pytest.raises(ValueError):
+        ema_personalised(m, 0.9, 0)
+
+
+def test_ema_state_updates_once_per_round():
+    state = ClientState(1, {"model": {"p": torch.zeros(2)}})
+    g1 = {"p": torch.ones(2)}
+    s1 = update_ema_state(state, g1, 0.5, 1)
+    assert s1.counters["ema-t"] == 1 and s1.counters["ema-round"] == 1
+    assert update_ema_state(s1, {"p": 9 * torch.ones(2)}, 0.5, 1) is s1  # same round: no second update
+    s2 = update_ema_state(s1, {"p": 3 * torch.ones(2)}, 0.5, 2)
+    torch.testing.assert_close(s2.weights["ema"]["p"], torch.full((2,), 0.5 * 0.5 + 0.5 * 3))
+
+
+def test_fedautomri_trains_from_global_by_default_and_from_ema_on_request(tiny_spec):
+    from automri.federated.local import FedAutoMRI
+
+    config = FedConfig("fedautomri", tiny_spec, space_options=CELL, ema_gamma=0.5)
+    model = build_client_model(config)
+    global_w = {k: v + 1.0 if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    state = update_ema_state(ClientState(1, {}), {k: v * 3 for k, v in global_w.items()}, 0.5, 1)
+    key = next(k for k, v in global_w.items() if v.is_floating_point())
+    default = FedAutoMRI(config, 0, None).start_model({"arrays": global_w}, state)
+    torch.testing.assert_close(default.state_dict()[key], global_w[key])
+    personal = FedAutoMRI(config.with_changes(ema_train_from="personal"), 0, None).start_model({"arrays": global_w}, state)
+    torch.testing.assert_close(personal.state_dict()[key], 3 * global_w[key])  # m / (1 - gamma) after one update
+    ablation = FedAutoMRI(config.with_changes(ema_train_from="personal", ema=False), 0, None)
+    torch.testing.assert_close(ablation.start_model({"arrays": global_w}, state).state_dict()[key], global_w[key])
+
+
+# --- aggregation -----------------------------------------------------------------------------
+def _reply(pid: int, n: int, records: dict[str, dict[str, torch.Tensor]]) -> Reply:
+    content = RecordDict({**{k: to_record(v) for k, v in records.items()},
+                          "metrics": MetricRecord({"num-examples": n, "partition-id": pid})})
+    return Reply(f"c{pid}", pid, content, {"num-examples": float(n), "partition-id": float(pid)}, 0)
+
+
+def test_fednas_server_averages_w_and_alpha_by_sample_count(tiny_spec):
+    config = FedConfig("fednas", tiny_spec, space_options=CELL)
+    strategy = FedNASStrategy(config, "token")
+    model = build_client_model(config)
+    (alpha_key,) = strategy.alpha
+    weights = {k: v for k, v in model.state_dict().items() if k != alpha_key}
+    counts = [2, 5, 13]
+    alphas = [torch.randn_like(strategy.alpha[alpha_key]) for _ in counts]
+    ws = [{k: torch.randn_like(v) for k, v in weights.items()} for _ in counts]
+    replies = [_reply(i, n, {"arrays": w, "alpha": {alpha_key: a}}) for i, (n, w, a) in enumerate(zip(counts, ws, alphas))]
+    new_w = from_record(strategy.aggregate(1, to_record(weights), replies))
+    total = sum(counts)
+    expected_alpha = sum(n * a for n, a in zip(counts, alphas)) / total
+    torch.testing.assert_close(strategy.alpha[alpha_key], expected_alpha)
+    assert not torch.allclose(strategy.alpha[alpha_key], alphas[0])  # not client 0's alpha (the FedML bug)
+    key = next(iter(weights))
+    torch.testing.assert_close(new_w[key], sum(n * w[key] for n, w in zip(counts, ws)) / total)
+    equal = FedNASStrategy(config.with_changes(weighting="equal"), "token")
+    equal.aggregate(1, to_record(weights), replies)
+    torch.testing.assert_close(equal.alpha[alpha_key], sum(alphas) / 3)
+
+
+def test_average_weights_keeps_dtype_and_integers():
+    sets = [{"f": torch.tensor([1.0, 2.0]), "i": torch.tensor(3)}, {"f": torch.tensor([3.0, 6.0]), "i": torch.tensor(4)}]
+    out = average_weights(sets, [1.0, 3.0])
+    torch.testing.assert_close(out["f"], torch.tensor([2.5, 5.0]))
+    assert out["f"].dtype == torch.float32 and int(out["i"]) == 3
+    with pytest.raises(ValueError):
+        average_weights(sets, [0.0, 0.0])
+
+
+# --- local objectives ------------------------------------------------------------------------
+def test_proximal_term_value_and_gradient():
+    model = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 2.0]]))
+    global_w = {"weight": torch.tensor([[0.0, 0.0]])}
+    term = proximal_term(model, global_w, mu=0.5)
+    assert float(term.detach()) == pytest.approx(0.25 * (1 + 4))
+    term.backward()
+    torch.testing.assert_close(model.weight.grad, 0.5 * torch.tensor([[1.0, 2.0]]))  # mu (w - w_global)
+
+
+def test_fedmri_regulariser_is_the_coded_ratio():
+    model = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, -1.0]]))
+    server = {"weight": torch.tensor([[0.0, 0.0]])}
+    peers = [{"weight": torch.tensor([[2.0, 1.0]])}, {"weight": torch.tensor([[1.0, -1.0]])}]
+    value = fedmri_regulariser(model, server, peers, beta=100.0)
+    posi, nega = 2.0, (1 + 2) + 0
+    assert float(value.detach()) == pytest.approx(100.0 * posi / nega)
+
+
+def test_fedmri_shares_only_the_encoder(tiny_spec):
+    config = FedConfig("fedmri", tiny_spec, model_options=UNET)
+    shared = FedMRI.shared_keys(config)["arrays"]
+    keys = set(build_client_model(config).state_dict())
+    assert shared and shared < keys
+    assert all(k.split(".")[0] in ("down_sample_layers", "conv") for k in shared)
+    peers = {0: {"a.w": torch.ones(1)}, 2: {"a.w": torch.zeros(1)}}
+    assert [p["a.w"].item() for p in split_peers(join_peers(peers))] == [1.0, 0.0]
+    with pytest.raises(Exception, match="needs a U-Net"):
+        FedMRI.shared_keys(config.with_changes(model="dccnn", model_options={}))
+
+
+# --- what may leave a client, and how big it is --------------------------------------------
+def test_guard_accepts_allowed_and_refuses_everything_else():
+    shared = {"arrays": {"w"}}
+    ok = RecordDict({"arrays": ArrayRecord({"w": torch.zeros(2)}), "metrics": MetricRecord({"num-examples": 3})})
+    assert check_reply(ok, shared, 10_000, "c") == 2 * 4 + 8
+    leaks = [
+        RecordDict({"config": ConfigRecord({"path": "/data/patient.h5"})}),
+        RecordDict({"metrics": MetricRecord({"patient-age": 40})}),
+        RecordDict({"arrays": ArrayRecord({"w": torch.zeros(2), "image": torch.zeros(4, 4)})}),
+        RecordDict({"image": ArrayRecord({"w": torch.zeros(2)})}),
+    ]
+    for content in leaks:
+        with pytest.raises(OutgoingMessageError):
+            check_reply(content, shared, 10_000, "c")
+    with pytest.raises(OutgoingMessageError, match="exceeds max_message_bytes=7"):
+        check_reply(ok, shared, 7, "c")
+
+
+def test_message_bytes_equals_array_nbytes_plus_metadata(tiny_spec):
+    state = build_client_model(FedConfig("fedavg", tiny_spec, model_options=UNET)).state_dict()
+    content = RecordDict({"arrays": to_record(state), "metrics": MetricRecord({"a": 1.0, "b": [1, 2, 3]}),
+                          "config": ConfigRecord({"s": "abc"})})
+    expected = sum(v.numpy().nbytes for v in state.values()) + 8 * 4 + 3
+    assert message_bytes(content) == expected
+
+
+# --- client state ----------------------------------------------------------------------------
+def _context() -> Context:
+    return Context(run_id=1, node_id=1, node_config={"partition-id": 0}, state=RecordDict(), run_config={})
+
+
+def test_client_store_survives_a_new_run_and_ignores_other_runs(tmp_path):
+    store = ClientStore(_context(), tmp_path, "tok")
+    for r in (1, 2, 3):
+        store.save(ClientState(r, {"ema": {"p": torch.full((2,), float(r))}}, {"ema-t": r}))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state-r00002.pt", "state-r00003.pt"]
+    assert store.load(3).round == 3 and store.load(2).round == 2  # from context, then from disk
+    fresh = ClientStore(_context(), tmp_path, "tok")  # a new run (resume): empty context.state
+    state = fresh.load(2)
+    assert state.round == 2 and state.counters["ema-t"] == 2
+    np.testing.assert_allclose(state.weights["ema"]["p"].numpy(), [2.0, 2.0])
+    assert ClientStore(_context(), tmp_path, "other-run").load(5) is None
+    assert fresh.load(0) is None
