@@ -17,6 +17,7 @@ from automri.federated.guard import ALLOWED_METRICS
 from automri.federated.local import FedMRI
 from automri.federated.options import FedConfig
 from automri.federated.simulation import run_federated
+from automri.federated.report import WALL_CLOCK_KEYS
 from automri.federated.task import alpha_names, build_client_model
 from automri.train.runs import RunDir
 
@@ -146,7 +147,7 @@ def test_fednas_search_records_alpha_and_keeps_best_genotype(tiny_spec, tmp_path
 def _assert_same(a, b, where="history"):
     """Equal structure and numbers (floats to 1e-6 relative), ignoring wall-clock ``seconds``."""
     if isinstance(a, dict):
-        keys_a, keys_b = set(a) - {"seconds"}, set(b) - {"seconds"}
+        keys_a, keys_b = set(a) - WALL_CLOCK_KEYS, set(b) - WALL_CLOCK_KEYS
         assert keys_a == keys_b, where
         for key in keys_a:
             _assert_same(a[key], b[key], f"{where}.{key}")

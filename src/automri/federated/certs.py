@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from automri.train.atomic import atomic_open
+from automri.atomic import atomic_open
 
 DEFAULT_HOSTS = ("localhost", "127.0.0.1", "::1")
 
@@ -41,10 +41,11 @@ class NodeKey:
 
 
 def _write(path: Path, data: bytes, private: bool = False) -> None:
+    """Write ``data`` atomically; a ``private`` file is owner-only (0600) before any byte is written."""
     with atomic_open(path, "wb") as handle:
+        if private:
+            os.fchmod(handle.fileno(), 0o600)
         handle.write(data)
-    if private:
-        os.chmod(path, 0o600)
 
 
 def _pem_key(key: rsa.RSAPrivateKey) -> bytes:

@@ -6,8 +6,12 @@ where the generated Flower app declares that key). The node's ``partition-id`` (
 simulation engine, or ``--node-config`` of a SuperNode) picks the client of the federation spec.
 
 Handlers: ``query`` (tell the server its partition id), ``train`` (one round of local work) and
-``evaluate`` (score the global and personalised models on the client's test split). Every reply
-passes :func:`automri.federated.guard.check_reply` before it leaves; an exception in a handler
+``evaluate`` (score the global and personalised models on the client's test split). A train or
+evaluate reply carries the client's local compute time as the metric ``compute-s``: wall seconds
+from the received tensors to the outcome (data, model building, training or scoring, the private
+state and, in the last round, the client's figure); Flower's transport and the conversion of
+records to and from tensors are outside it. Every reply passes
+:func:`automri.federated.guard.check_reply` before it leaves; an exception in a handler
 becomes an error reply (no content) and the server reports the client as missing for that round.
 The client's private state (own weights, decoder, EMA) stays in ``context.state`` and its own
 folder (:class:`automri.federated.state.ClientStore`).
@@ -15,6 +19,7 @@ folder (:class:`automri.federated.state.ClientStore`).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
@@ -22,7 +27,7 @@ from flwr.app import Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from automri.errors import AutoMRIError
-from automri.federated.guard import check_reply
+from automri.federated.guard import COMPUTE_METRIC, check_reply
 from automri.federated.local import local_algorithm
 from automri.federated.options import RUN_CONFIG_KEY, FedConfig
 from automri.federated.state import ClientStore, client_folder
@@ -68,8 +73,9 @@ def _step(config: FedConfig, msg: Message, context: Context, phase: str) -> Mess
         raise FaultDrill(f"fault drill: client {client.name} raises in round {server_round}")
     folder = client_folder(config, context.node_config, client.name)
     store = ClientStore(context, folder, token)
-    algorithm = local_algorithm(config, pid, client_data(config, pid))
     received = {name: from_record(record) for name, record in msg.content.array_records.items()}
+    started = time.perf_counter()  # local compute: data, model, training/scoring, private state
+    algorithm = local_algorithm(config, pid, client_data(config, pid))
     if phase == "train":
         outcome = algorithm.train(server_round, received, store.load(server_round - 1))
     else:
@@ -78,9 +84,10 @@ def _step(config: FedConfig, msg: Message, context: Context, phase: str) -> Mess
         store.save(outcome.state)
     if phase == "evaluate" and bool(settings["final"]) and folder is not None:
         _write_panel(folder, client.name, outcome.models, algorithm.data.test)
+    compute_s = time.perf_counter() - started
     content = RecordDict({
         **{name: to_record(weights) for name, weights in outcome.send.items()},
-        "metrics": MetricRecord({**outcome.metrics, "partition-id": pid}),
+        "metrics": MetricRecord({**outcome.metrics, "partition-id": pid, COMPUTE_METRIC: compute_s}),
     })
     check_reply(content, algorithm.shared_keys(config), config.max_message_bytes, f"client {client.name}")
     return Message(content=content, reply_to=msg)

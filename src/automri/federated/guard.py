@@ -23,12 +23,15 @@ from automri.federated.accounting import message_bytes
 
 ROLES = ("global", "personal")
 SCORES = ("psnr", "ssim", "nmse")
+COMPUTE_METRIC = "compute-s"
+"""Seconds a client spent on its local work for one message (training or scoring)."""
 ALLOWED_METRICS = frozenset(
-    {"num-examples", "partition-id", "train-loss", "local-steps", "val-psnr"}
+    {"num-examples", "partition-id", "train-loss", "local-steps", "val-psnr", COMPUTE_METRIC}
     | {f"{role}-{score}" for role in ROLES for score in SCORES}
 )
 """Metric names a client may report: sample count, its partition id (so the server can name it),
-training loss and step count, and the scores of the global / personalised model."""
+training loss and step count, the scores of the global / personalised model, and its local
+compute time (for the Flower overhead per round)."""
 
 
 class OutgoingMessageError(AutoMRIError):

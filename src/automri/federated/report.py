@@ -9,10 +9,13 @@
      "bytes_up_total", "bytes_down_total",
      "missing": {"<round>": {"train": [...], "evaluate": [...]}},   # rounds where someone was missing
      "errors": {"<round>": {"train/<client>": reason}},
-     "best": {...}}                             # fednas: round, val_psnr, genotype of the kept genotype
+     "best": {...},                             # fednas: round, val_psnr, genotype of the kept genotype
+     "round_overhead_s", "client_compute_s", "round_wall_s",   # means over rounds (see round_timing)
+     "timing": [{"round", "round_wall_s", "compute_max_s", "compute_sum_s", "overhead_s"}, ...]}
 
-Figures (``figures/``): ``psnr.png`` (mean global / personalised PSNR per round) and one
-``psnr-<client>.png`` per client. Each client's reconstruction panel is written by the client
+Figures (``figures/``): ``psnr.png`` (mean global / personalised PSNR per round), one
+``psnr-<client>.png`` per client and ``overhead.png`` (Flower's overhead against the clients'
+local compute per round). Each client's reconstruction panel is written by the client
 into its own folder (images never leave a client).
 """
 
@@ -22,11 +25,65 @@ from typing import Any
 
 import numpy as np
 
-from automri.federated.guard import ROLES, SCORES
+from automri.federated.guard import COMPUTE_METRIC, ROLES, SCORES
 from automri.federated.options import FedConfig
 from automri.train.runs import RunDir
 
 SCORE_KEYS = tuple(f"{role}-{score}" for role in ROLES for score in SCORES)
+WALL_CLOCK_KEYS = frozenset({"seconds", "timing", COMPUTE_METRIC})
+"""Round-record keys that hold wall-clock times (they differ between otherwise identical runs)."""
+
+
+def round_timing(record: dict[str, Any]) -> dict[str, float]:
+    """Flower's overhead in one round against the clients' local compute (seconds).
+
+    - ``round_wall_s``: the round record's ``seconds``, server wall time from building the round's
+      train messages to aggregating its last evaluate reply;
+    - ``compute_max_s``: for each phase (train, then evaluate) the longest ``compute-s`` a client
+      reported, summed over the two phases: the clients of a phase run in parallel (one Ray actor
+      per client in the simulation engine) and the phases one after the other, so this is the
+      local compute on the round's critical path;
+    - ``compute_sum_s``: every client's ``compute-s`` of the round added up;
+    - ``overhead_s = round_wall_s - compute_max_s``: all the rest, i.e. Flower's message transport
+      and (de)serialisation, Ray scheduling (including clients queueing for a CPU when there are
+      more clients than Ray CPUs), conversion of records to tensors, allow-list checks and the
+      server's aggregation and bookkeeping.
+    """
+    phases = [[row[COMPUTE_METRIC] for row in record[phase].values() if COMPUTE_METRIC in row] for phase in ("train", "eval")]
+    compute_max = float(sum(max(values, default=0.0) for values in phases))
+    wall = float(record["seconds"])
+    return {
+        "round_wall_s": wall,
+        "compute_max_s": compute_max,
+        "compute_sum_s": float(sum(sum(values) for values in phases)),
+        "overhead_s": wall - compute_max,
+    }
+
+
+def add_round_timing(record: dict[str, Any]) -> None:
+    """Put :func:`round_timing` under ``record["timing"]``; the clients' ``compute-s`` stays in their
+    train / eval rows but leaves the score means of ``record["mean"]``."""
+    record["timing"] = round_timing(record)
+    for key in (COMPUTE_METRIC, f"train/{COMPUTE_METRIC}"):
+        record["mean"].pop(key, None)
+
+
+def timing_means(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Means over ``rows`` (:func:`round_timing` dicts): ``round_overhead_s``, ``client_compute_s``
+    (of ``compute_max_s``) and ``round_wall_s``; empty when there are no rows."""
+    if not rows:
+        return {}
+    return {
+        "round_overhead_s": float(np.mean([row["overhead_s"] for row in rows])),
+        "client_compute_s": float(np.mean([row["compute_max_s"] for row in rows])),
+        "round_wall_s": float(np.mean([row["round_wall_s"] for row in rows])),
+    }
+
+
+def timing_rows(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``{"round", **timing}`` of every round record that has a timing (all rounds of runs made
+    since rounds were timed)."""
+    return [{"round": rec["round"], **rec["timing"]} for rec in history if "timing" in rec]
 
 
 def client_table(config: FedConfig, history: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -68,6 +125,9 @@ def write_report(run: RunDir, config: FedConfig, history: list[dict[str, Any]], 
         "missing": {str(rec["round"]): rec["missing"] for rec in history if any(rec["missing"].values())},
         "errors": {str(rec["round"]): rec["errors"] for rec in history if rec["errors"]},
     }
+    timing = timing_rows(history)
+    if timing:
+        summary.update(timing_means(timing), timing=timing)
     best = getattr(strategy, "best", None)
     if best:
         from automri.nas.genotype import save_genotype
@@ -87,6 +147,10 @@ def _figures(run: RunDir, config: FedConfig, history: list[dict[str, Any]]) -> N
     roles = [f"{role}-psnr" for role in ROLES if any(f"{role}-psnr" in rec["mean"] for rec in history)]
     rows = [{"round": rec["round"], **{k: rec["mean"][k] for k in roles if k in rec["mean"]}} for rec in history]
     curves(rows, roles, run.figures_dir / "psnr.png", title=f"{config.algorithm}: mean PSNR over clients")
+    timing = timing_rows(history)
+    if timing:
+        curves(timing, ["overhead_s", "compute_max_s"], run.figures_dir / "overhead.png",
+               title=f"{config.algorithm}: Flower overhead vs client compute per round (s)")
     for name in config.spec.client_names():
         rows = [{"round": rec["round"], **{k: rec["eval"][name].get(k) for k in roles}} for rec in history if name in rec["eval"]]
         if rows:

@@ -5,9 +5,10 @@ JSON in ``context.run_config["automri-config"]`` (deployment). The run directory
 prepared by :func:`automri.federated.state.open_run` (``run_federated`` / ``automri fed deploy``).
 
 After every round the server appends the round record to ``metrics.jsonl`` (per-client train and
-evaluation metrics, means, bytes up/down per client, missing clients and why) and the per-reply
-audit to ``audit.jsonl``, then writes ``checkpoint-last.pt`` atomically (global weights, strategy
-state such as alpha, round, history). When that checkpoint exists at start, the run continues
+evaluation metrics, means, bytes up/down per client, missing clients and why, and the ``timing``
+of :func:`automri.federated.report.round_timing`: round wall time, the clients' compute and
+Flower's overhead) and the per-reply audit to ``audit.jsonl``, then writes ``checkpoint-last.pt``
+atomically (global weights, strategy state such as alpha, round, history). When that checkpoint exists at start, the run continues
 after its round (Flower has no built-in server resume); the clients continue from their own copies
 of their private state. ``summary.json`` and the figures are written at the end.
 """
@@ -49,7 +50,7 @@ def _truncate_round_logs(run: RunDir, rounds_done: int) -> None:
 
 def run_server(grid: Grid, config: FedConfig) -> dict[str, Any]:
     """Run (or continue) the federated rounds of ``config`` on ``grid``; returns the summary."""
-    from automri.federated.report import write_report
+    from automri.federated.report import add_round_timing, write_report
 
     run, token = attach_run(config)
     model = build_client_model(config)
@@ -66,6 +67,7 @@ def run_server(grid: Grid, config: FedConfig) -> dict[str, Any]:
         if server_round == 0:
             return None
         record = strategy.log.record()
+        add_round_timing(record)
         strategy.end_round(strategy.log.round, record)
         history.append(record)
         run.log_metrics(record)

@@ -5,19 +5,26 @@ closures (``run_simulation`` gives the apps an empty ``run_config``), starts one
 per client (``num_cpus=1`` each, Ray limited to 2 CPUs, no dashboard) and returns the summary the
 ServerApp wrote. Flower's ``run_simulation`` is deprecated in favour of ``flwr run``; it is pinned
 (flwr 1.41) and used only here.
+
+``measure_round_overhead`` times Flower itself: a tiny FedAvg federation whose rounds are mostly
+Flower's work (see :func:`automri.federated.report.round_timing` for the definition).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from automri.errors import AutoMRIError
 from automri.federated.options import FedConfig
-from automri.federated.spec import FederationSpec, load_spec
+from automri.federated.report import timing_means, timing_rows
+from automri.federated.spec import FederationSpec, load_spec, spec_from_dict
 from automri.federated.state import open_run
+from automri.train.runs import RunDir
 
 CLIENT_CPUS = 1
 RAY_CPUS = 2
@@ -80,3 +87,49 @@ def run_federated(
     if not summary_path.is_file():
         raise AutoMRIError(f"the federated run in {run.path} ended without a summary (see the log above)")
     return json.loads(summary_path.read_text(encoding="utf-8"))
+
+
+OVERHEAD_MODEL = {"chans": 4, "num_pool_layers": 2}
+"""The U-Net of :func:`measure_round_overhead`: small, so a round is mostly Flower's work."""
+
+
+def overhead_spec(clients: int, size: int) -> FederationSpec:
+    """``clients`` phantom clients of 4 slices each (equispaced mask, 4x) at ``size`` px."""
+    if clients < 1:
+        raise AutoMRIError(f"measure_round_overhead: clients must be >= 1, got {clients}")
+    return spec_from_dict({
+        "size": size,
+        "clients": [
+            {"name": f"site-{k}", "dataset": "phantom", "mask": "equispaced:cf=0.08,acc=4", "max_slices": 4, "seed": k + 1}
+            for k in range(clients)
+        ],
+    }, "measure_round_overhead")
+
+
+def measure_round_overhead(
+    rounds: int = 2, clients: int = 2, size: int = 16, seed: int = 0, out: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """Flower's overhead per round: a tiny FedAvg federation (``clients`` phantom clients, ``size``
+    px, U-Net ``OVERHEAD_MODEL``, one local step of batch 2 per round; clients keep their state in
+    memory and write no folder or figure) run with :func:`run_federated` in ``out`` (``None``: a
+    temporary folder, removed afterwards).
+
+    Returns ``{"round_overhead_s", "round_wall_s", "client_compute_s", "rounds", "clients",
+    "measured_rounds"}``: the means of :func:`automri.federated.report.round_timing` over
+    ``measured_rounds``, which leaves round 1 out when ``rounds > 1`` (warm-up: the first messages
+    through freshly started Ray actors). With ``clients`` above
+    :data:`RAY_CPUS` the clients of a phase queue for a CPU and the wait counts as overhead.
+    """
+    if rounds < 1:
+        raise AutoMRIError(f"measure_round_overhead: rounds must be >= 1, got {rounds}")
+    spec = overhead_spec(clients, size)
+    folder = tempfile.TemporaryDirectory(prefix="automri-overhead-") if out is None else contextlib.nullcontext(out)
+    with folder as run_dir:
+        run_federated("fedavg", spec, rounds=rounds, local_epochs=1, steps=1, out=run_dir, seed=seed,
+                      batch_size=2, model="unet", model_options=dict(OVERHEAD_MODEL), client_root=None)
+        rows = timing_rows(RunDir(run_dir, resume=True).read_jsonl("metrics.jsonl"))
+    measured = [row for row in rows if rounds == 1 or row["round"] > 1]
+    if not measured:
+        raise AutoMRIError(f"measure_round_overhead: the run in {run_dir} recorded no timed round")
+    return {**timing_means(measured), "rounds": rounds, "clients": clients,
+            "measured_rounds": [row["round"] for row in measured]}
