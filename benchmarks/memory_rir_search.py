@@ -10,9 +10,10 @@ mark leaks between them:
 * ``derived``: one supervised training step (Adam) of the derived network (the paper's Cardiac
   architecture ``[O5 O8 O8|O8 O8 O8|O4 O1 O2|O8 O8 O8|O6 O8 O8]``).
 
-Reported: peak RSS of the process (``resource.getrusage``, KiB on Linux), the RSS before the step
-(model, optimiser and batch built), and with CUDA ``torch.cuda.max_memory_allocated`` over the
-step. Target of the ProxylessNAS design: binarized <= 1.5 x derived.
+Reported (:mod:`automri.eval.memory`): the RSS before the step (model, optimiser and batch built),
+the peak RSS during the step (Linux ``VmHWM``, reset just before the step) and their difference,
+and with CUDA ``torch.cuda.max_memory_allocated`` over the step. Target of the ProxylessNAS
+design: binarized <= 1.5 x derived.
 
 Paper scale (writes docs/emrnas-memory.md)::
 
@@ -30,24 +31,12 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 CASES = ("binarized", "softmax", "derived")
-
-
-def _rss_mib() -> float:
-    """Current resident set size of this process in MiB (Linux /proc)."""
-    with open("/proc/self/statm", encoding="ascii") as handle:
-        pages = int(handle.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+MASK = "random:rate=0.15,center=0.04"
 
 
 def measure(
@@ -56,27 +45,15 @@ def measure(
     """Build the case's model and a batch, run one step, return memory figures in MiB."""
     import torch
 
-    from automri.data.sample import Batch
+    from automri.eval.memory import measure_step, synthetic_batch
     from automri.nas.proxyless import ProxylessStrategy
     from automri.nas.rir_space import PAPER_CARDIAC_OPS, RIRNet, RIRSearchNet
-    from automri.physics.fft import fft2c
-    from automri.physics.masks import build_mask
     from automri.train.losses import build_loss
     from automri.train.stepper import SupervisedStepper
 
     torch.manual_seed(0)
     torch.set_num_threads(threads)
     target_device = torch.device(device)
-
-    def make_batch(seed: int) -> Batch:
-        g = torch.Generator().manual_seed(seed)
-        noise = torch.randn(batch_size, 2, size, size, generator=g)
-        smooth = torch.nn.functional.avg_pool2d(noise, 9, 1, 4)
-        image = torch.complex(smooth[:, 0], smooth[:, 1])
-        mask_fn = build_mask("random:rate=0.15,center=0.04")
-        mask = torch.stack([mask_fn((size, size), seed=seed * 100 + i) for i in range(batch_size)])
-        return Batch(fft2c(image) * mask, mask, image, None, torch.ones(batch_size), [{}] * batch_size)
-
     loss = build_loss("mse")
     if case == "derived":
         ops = (list(PAPER_CARDIAC_OPS) * components)[: 3 * components]  # the paper's net when components = 5
@@ -86,32 +63,20 @@ def measure(
         mode = "full" if case == "binarized" else "softmax"
         model = RIRSearchNet(width=width, components=components, mode=mode).to(target_device)
         stepper = ProxylessStrategy(model, loss, mode=mode, warmup_epochs=0)
-    train_batch, val_batch = make_batch(1).to(target_device), make_batch(2).to(target_device)
-    if target_device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base_cuda = torch.cuda.memory_allocated() / 2**20
-    before = _rss_mib()
-    stepper.step(train_batch, val_batch)
-    result = {"rss_before_mib": before, "peak_rss_mib": _peak_rss_mib()}
-    if target_device.type == "cuda":
-        torch.cuda.synchronize()
-        result["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
-        result["cuda_before_mib"] = base_cuda
+    train_batch = synthetic_batch(size, batch_size, MASK, seed=1).to(target_device)
+    val_batch = synthetic_batch(size, batch_size, MASK, seed=2).to(target_device)
+    result = measure_step(lambda: stepper.step(train_batch, val_batch), target_device)
     result["params"] = float(sum(p.numel() for p in model.parameters()))
     return result
 
 
 def run_case_in_subprocess(case: str, args: argparse.Namespace) -> dict[str, float]:
-    command = [
-        sys.executable, __file__, "--case", case, "--size", str(args.size), "--batch", str(args.batch),
-        "--width", str(args.width), "--components", str(args.components), "--device", args.device,
-        "--threads", str(args.threads),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """:func:`measure` of ``case`` in a fresh Python process."""
+    from automri.eval.memory import available_memory_mib, in_fresh_process
+
+    cap = available_memory_mib() if args.device == "cpu" else None  # a case too big fails alone
+    return in_fresh_process(measure, case, args.size, args.batch, args.width, args.components, args.device,
+                            args.threads, threads=args.threads, max_memory_mib=cap)
 
 
 def machine() -> str:
@@ -133,7 +98,7 @@ def table(results: dict[str, dict[str, float]], cuda: bool) -> str:
             lines.append(f"| {case} | failed: {r['error']} |")
             continue
         row = (f"| {case} | {int(r['params']):,} | {r['rss_before_mib']:.0f} | {r['peak_rss_mib']:.0f} | "
-               f"{r['peak_rss_mib'] - r['rss_before_mib']:.0f} |")
+               f"{r['step_mib']:.0f} |")
         if cuda:
             row += f" {r.get('cuda_peak_mib', float('nan')):.0f} |"
         lines.append(row)
@@ -152,7 +117,7 @@ def ratios(results: dict[str, dict[str, float]], cuda: bool) -> str:
             value = r[key] / derived[key]
             what = "CUDA peak"
         else:
-            value = (r["peak_rss_mib"] - r["rss_before_mib"]) / max(1e-9, derived["peak_rss_mib"] - derived["rss_before_mib"])
+            value = r["step_mib"] / max(1e-9, derived["step_mib"])
             what = "step RSS growth"
         lines.append(f"- {case} / derived ({what}): **{value:.2f}x**" + (" (target <= 1.5x)" if case == "binarized" else ""))
     return "\n".join(lines)

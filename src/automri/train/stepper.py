@@ -16,6 +16,7 @@ from torch import nn
 from automri.data.sample import Batch
 from automri.errors import AutoMRIError
 from automri.train.losses import Loss
+from automri.train.device import resolve_device
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("cosine", "multistep", "none")
@@ -76,7 +77,7 @@ class SupervisedStepper:
         milestones, gamma: the epochs (1-based, after which to decay) and factor of ``multistep``.
         grad_clip: clip the global gradient norm to this value (``None``: no clipping).
         bf16: run the forward pass under CUDA/CPU bfloat16 autocast (the loss stays float32).
-        device: where the model and batches live.
+        device: where the model and batches live (``"auto"`` picks CUDA when present).
     """
 
     needs_val_batch = False
@@ -101,7 +102,7 @@ class SupervisedStepper:
             raise AutoMRIError(f"schedule {schedule!r}: unknown (expected one of {', '.join(SCHEDULES)})")
         if grad_clip is not None and grad_clip <= 0:
             raise AutoMRIError(f"grad_clip: expected a positive number or none, got {grad_clip!r}")
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.model = model.to(self.device)
         self.loss = loss
         parameters = [p for p in self.model.parameters() if p.requires_grad]
