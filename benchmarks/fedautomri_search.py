@@ -320,7 +320,7 @@ def _genotype_lines(genotype: dict[str, Any]) -> list[str]:
 
 def copy_figures(run: Path, doc: Path) -> dict[str, Path]:
     """Copy the search's ``alpha.png`` and ``genotype.png`` to ``<doc folder>/figures/`` (atomically)."""
-    from automri.eval.report import atomic_path
+    from automri.atomic import atomic_path
 
     copied = {}
     for name in ("alpha", "genotype"):
@@ -483,7 +483,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run everything (module docstring) and write ``--out/results.json`` and ``--doc``; return the results."""
     import torch
 
-    from automri.eval.report import machine_info, write_report, write_text_atomic
+    from automri.atomic import write_text_atomic
+    from automri.eval.report import machine_info, write_report
     from automri.pipelines.experiment import now
 
     argv = sys.argv[1:] if argv is None else list(argv)

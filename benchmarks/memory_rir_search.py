@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import shlex
 import sys
 from pathlib import Path
@@ -80,10 +78,12 @@ def run_case_in_subprocess(case: str, args: argparse.Namespace) -> dict[str, flo
 
 
 def machine() -> str:
-    import torch
+    """One line from :func:`automri.eval.report.machine_info`."""
+    from automri.eval.report import machine_info
 
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA"
-    return f"{platform.node()}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {gpu}, torch {torch.__version__}"
+    info = machine_info()
+    return (f"{info['cpu']}, {info['cores']} CPUs, {info['gpu'] or 'no CUDA'}, torch {info['torch']}, "
+            f"python {info['python']}")
 
 
 def table(results: dict[str, dict[str, float]], cuda: bool) -> str:
@@ -160,11 +160,9 @@ def main() -> None:
             f"{args.components} components, device {args.device}. Each case runs in a fresh process.\n\n"
             + body + "\n"
         )
-        path = Path(args.report)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        from automri.atomic import write_text_atomic
+
+        path = write_text_atomic(args.report, text)
         print(f"wrote {path}")
 
 

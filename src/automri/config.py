@@ -160,11 +160,15 @@ def load_config(path: str | Path) -> RunConfig:
     path = Path(path)
     if not path.is_file():
         raise AutoMRIError(f"--config {path}: file not found")
+    return config_from_dict(parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}, str(path))
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load(text)``; malformed YAML raises :class:`AutoMRIError` naming ``source``."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise AutoMRIError(f"{path}: not valid YAML ({err})") from err
-    return config_from_dict(data or {}, str(path))
+        raise AutoMRIError(f"{source}: not valid YAML ({err})") from err
 
 
 def builtin_config_names() -> list[str]:

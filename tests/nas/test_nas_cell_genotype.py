@@ -87,7 +87,7 @@ def test_json_round_trip(tmp_path):
     path = save_genotype(tmp_path / "sub" / "genotype.json", FEDNAS_V1)
     assert load_genotype(path) == FEDNAS_V1
     assert load_genotype(path, space="cell") == FEDNAS_V1
-    assert not list(path.parent.glob(".*tmp"))  # no temporary left behind
+    assert [p.name for p in path.parent.iterdir()] == ["genotype.json"]  # no temporary left behind
 
 
 def _write(tmp_path, obj, name="g.json"):

@@ -31,6 +31,7 @@ OutOpt = Annotated[Path, typer.Option("--out", help="Run directory.")]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out after its last round.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing run in --out.")]
 TimeoutOpt = Annotated[float, typer.Option("--round-timeout", help="Seconds to wait for a round's replies.")]
+WeightingOpt = Annotated[str, typer.Option("--weighting", help="Aggregation weights: samples (n_k/N) or equal.")]
 MaxMbOpt = Annotated[float, typer.Option("--max-message-mb", help="Largest message either side may send (MiB).")]
 OptionOpt = Annotated[list[str] | None, typer.Option("--model-option", help="Network option KEY=VALUE (repeatable), e.g. chans=8.")]
 SpaceOpt = Annotated[list[str] | None, typer.Option("--space-option", help="Search space / genotype network option KEY=VALUE (repeatable), e.g. hidden=8.")]
@@ -71,11 +72,13 @@ def _show(summary: dict[str, Any], as_json: bool, title: str) -> None:
         Console().print(f"best genotype (round {summary['best']['round']}): {summary['genotype']}")
 
 
-def _simulate(algorithm: str, as_json: bool, **kwargs: Any) -> None:
+def _simulate(algorithm: str, as_json: bool, max_message_mb: float, **kwargs: Any) -> None:
+    """Run :func:`automri.federated.simulation.run_federated` (``--max-message-mb`` in MiB) and show its summary."""
     from rich.console import Console
 
     from automri.federated.simulation import run_federated
 
+    kwargs["max_message_bytes"] = int(max_message_mb * 2**20)
     if as_json:
         summary = run_federated(algorithm, **kwargs)
     else:
@@ -95,7 +98,7 @@ def search_command(
     lr: LrOpt = 1e-3,
     beta: Annotated[float, typer.Option("--beta", help="MiLeNAS weight of the validation gradient of alpha.")] = 0.01,
     space_option: SpaceOpt = None,
-    weighting: Annotated[str, typer.Option("--weighting", help="Aggregation weights: samples (n_k/N) or equal.")] = "samples",
+    weighting: WeightingOpt = "samples",
     round_timeout: TimeoutOpt = 600.0,
     max_message_mb: MaxMbOpt = 512.0,
     seed: SeedOpt = 0,
@@ -111,7 +114,7 @@ def search_command(
         "fednas", as_json, spec=spec, rounds=rounds, local_epochs=local_epochs, steps=steps, out=out, seed=seed,
         resume=resume, overwrite=overwrite, size=size, batch_size=batch_size, lr=lr, milenas_beta=beta,
         space_options=parse_options(space_option, "--space-option"), weighting=weighting,
-        round_timeout=round_timeout, max_message_bytes=int(max_message_mb * 2**20),
+        round_timeout=round_timeout, max_message_mb=max_message_mb,
     )
 
 
@@ -156,7 +159,7 @@ def train_command(
     ema: EmaOpt = True,
     ema_gamma: GammaOpt = 0.9,
     ema_train_from: TrainFromOpt = "global",
-    weighting: Annotated[str, typer.Option("--weighting", help="Aggregation weights: samples (n_k/N) or equal.")] = "samples",
+    weighting: WeightingOpt = "samples",
     round_timeout: TimeoutOpt = 600.0,
     max_message_mb: MaxMbOpt = 512.0,
     seed: SeedOpt = 0,
@@ -172,7 +175,7 @@ def train_command(
     _simulate(
         algorithm, as_json, spec=spec, rounds=rounds, local_epochs=local_epochs, steps=steps, out=out, seed=seed,
         resume=resume, overwrite=overwrite, size=size, batch_size=batch_size, lr=lr, weighting=weighting,
-        round_timeout=round_timeout, max_message_bytes=int(max_message_mb * 2**20), **options,
+        round_timeout=round_timeout, max_message_mb=max_message_mb, **options,
     )
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 import torch
 
+from automri.atomic import atomic_path
 from automri.data.coils import sense_combine
 from automri.data.sample import Sample
 from automri.physics.fft import ifft2c
@@ -21,7 +19,7 @@ def zero_filled(sample: Sample) -> torch.Tensor:
 def save_preview(sample: Sample, out: str, title: str = "") -> str:
     """Write a 4-panel PNG (target, mask, zero-filled, |zero-filled - target|) to ``out``; returns ``out``.
 
-    The file is written atomically (temporary file + ``os.replace``).
+    The file is written atomically (:mod:`automri.atomic`).
     """
     import matplotlib
 
@@ -46,15 +44,9 @@ def save_preview(sample: Sample, out: str, title: str = "") -> str:
     if title:
         figure.suptitle(title, fontsize=10)
     figure.tight_layout()
-    directory = os.path.dirname(os.path.abspath(out))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".png", dir=directory)
-    os.close(handle)
     try:
-        figure.savefig(temporary, dpi=100)
-        os.replace(temporary, out)
+        with atomic_path(out) as temporary:
+            figure.savefig(temporary, dpi=100, format="png")
     finally:
         plt.close(figure)
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return out

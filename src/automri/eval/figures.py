@@ -17,9 +17,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from automri.atomic import atomic_path
 from automri.errors import AutoMRIError
 from automri.eval.metrics import ArrayLike, psnr_per_slice, ssim_per_slice, to_magnitude
-from automri.eval.report import atomic_path
 
 
 def _save(fig: Figure, path: str | Path, dpi: int = 120) -> Path:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import statistics
 import sys
 import time

@@ -1,42 +1,24 @@
-"""Small helpers for Markdown reports: tables, mean ± std, machine description, atomic writes."""
+"""Small helpers for Markdown reports: tables, mean ± std, machine description, the report file.
+
+``atomic_path`` and ``write_text_atomic`` (from :mod:`automri.atomic`) stay importable from here for
+``benchmarks/fedautomri_search.py``.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
 import platform
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from automri.atomic import atomic_path, write_text_atomic
 
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path`` (same suffix); on success move it onto ``path``.
-
-    The parent folder is created. If the body raises, the temporary file is removed and ``path``
-    is left untouched, so readers never see a half-written file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically; returns ``path``."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(path)
+__all__ = ["atomic_path", "format_mean_std", "machine_info", "markdown_table", "write_report", "write_text_atomic"]
 
 
 def _cell(value: Any, floatfmt: str) -> str:

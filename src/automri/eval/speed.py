@@ -42,6 +42,7 @@ import torch
 from torch import nn
 from torch.profiler import ProfilerActivity, profile, record_function
 
+from automri.atomic import write_text_atomic
 from automri.errors import AutoMRIError
 from automri.eval import report
 from automri.eval.profile import count_macs, count_parameters, example_inputs, measure_latency, peak_memory
@@ -477,7 +478,7 @@ def run_speed_benchmark(
     if out_md is not None:
         report.write_report(out_md, speed_report_sections(result), title=REPORT_TITLE)
     if out_json is not None:
-        report.write_text_atomic(out_json, json.dumps(result, indent=2) + "\n")
+        write_text_atomic(out_json, json.dumps(result, indent=2) + "\n")
     return result
 
 

@@ -27,7 +27,7 @@ from automri.federated.options import FedConfig
 from automri.federated.state import attach_run, load_server_checkpoint, save_server_checkpoint
 from automri.federated.strategies import build_strategy
 from automri.federated.task import build_client_model, from_record, to_record, weights_of
-from automri.train.atomic import json_default, write_text_atomic
+from automri.atomic import json_default, write_text_atomic
 from automri.train.runs import RunDir
 
 AUDIT = "audit.jsonl"

@@ -25,8 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from automri.config import parse_yaml
 from automri.errors import AutoMRIError
 
 DEFAULT_SPEC = "default"
@@ -140,10 +139,7 @@ def load_spec(spec: str | os.PathLike, size: int | None = None) -> FederationSpe
         if not path.is_file():
             raise AutoMRIError(f"--spec {path}: file not found (pass a federation YAML or 'default')")
         text, source = path.read_text(encoding="utf-8"), str(path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise AutoMRIError(f"{source}: not valid YAML ({err})") from err
+    data = parse_yaml(text, source)
     if size is not None:
         data = {**data, "size": size} if isinstance(data, dict) else data
     federation = spec_from_dict(data, source)

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from automri.atomic import write_json_atomic
 from automri.errors import AutoMRIError
 from automri.nas.cell_space import CellNet, node_slices, nodes_for_edges
 from automri.nas.ops import ACTIVATIONS, PRIMITIVES
@@ -139,20 +139,10 @@ def validate_genotype(genotype: Any, source: str = "genotype") -> dict[str, Any]
 
 
 def save_genotype(path: str | os.PathLike[str], genotype: dict[str, Any]) -> Path:
-    """Validate and write ``genotype`` as indented JSON atomically (temp file + ``os.replace``)."""
+    """Validate and write ``genotype`` as indented JSON atomically (:mod:`automri.atomic`)."""
     path = Path(path)
     validate_genotype(genotype, source=str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(genotype, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_json_atomic(path, genotype)
 
 
 def load_genotype(path: str | os.PathLike[str], space: str | None = None) -> dict[str, Any]:

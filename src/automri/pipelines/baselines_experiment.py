@@ -22,7 +22,8 @@ import numpy as np
 
 from automri.errors import AutoMRIError
 from automri.pipelines.experiment import (
-    REPORT, Say, command_line, finished, image, now, open_experiment, run_section, write_summary,
+    EXAMPLES, REPORT, Say, command_line, finished, image, now, open_experiment, run_section, write_examples,
+    write_summary,
 )
 from automri.pipelines.scales import BaselinesScale, get_scale, scale_dict
 
@@ -36,7 +37,6 @@ LEARNED = ("unet", "dccnn", "modl", "rdn", "cddn_tdc")
 MODELS = CLASSICAL + LEARNED
 LABELS = {"zero_filled": "Zero-filled", "cs_tv": "CS (TV)", "unet": "U-Net", "dccnn": "DC-CNN", "modl": "MoDL",
           "rdn": "RDN", "cddn_tdc": "CDDN-TDC"}
-EXAMPLES = "examples.npz"
 
 
 def model_config(name: str, dataset: str, mask: str, scale: BaselinesScale, seed: int, device: str) -> Any:
@@ -130,21 +130,13 @@ def run_baselines_experiment(
             examples.setdefault("mask", example["mask"])
             examples[name] = example["reconstruction"]
             rows.append(row)
-        _save_examples(run.path / setting / EXAMPLES, examples)
+        write_examples(run.path / setting / EXAMPLES, examples)
         results["settings"][setting] = {"mask": mask, "label": label, "rows": rows,
                                         "beats_classical": beats_classical(rows)}
     summary = write_summary(run, EXPERIMENT, scale_dict(scale), command or command_line(), started, results)
     path = write_report(run.path, summary)
     say(f"baselines: report written to {path}")
     return results
-
-
-def _save_examples(path: Path, examples: dict[str, np.ndarray]) -> None:
-    from automri.eval.report import atomic_path
-
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **{k: np.asarray(v, dtype=np.float32) for k, v in examples.items()})
 
 
 def beats_classical(rows: list[dict[str, Any]]) -> dict[str, bool]:

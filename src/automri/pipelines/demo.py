@@ -25,7 +25,8 @@ import numpy as np
 
 from automri.errors import AutoMRIError
 from automri.pipelines.experiment import (
-    REPORT, SUMMARY, Say, command_line, image, now, open_experiment, read_json, run_section, write_summary,
+    EXAMPLES, REPORT, SUMMARY, Say, command_line, image, now, open_experiment, read_json, run_section, write_examples,
+    write_summary,
 )
 from automri.pipelines.scales import PRESETS, get_scale
 
@@ -35,7 +36,6 @@ OVERVIEW_MASK = "fastmri-random:cf=0.08,acc=4"
 OVERVIEW_SLICES = {"test": 4, "demo": 16, "small": 32, "paper": None}
 OVERVIEW_SIZE = {"test": 32, "demo": 64, "small": 64, "paper": 256}
 CS_ITERATIONS = 50
-EXAMPLES = "examples.npz"
 
 
 def run_overview(out: Path, dataset: str, size: int, mask: str, max_slices: int | None, seed: int) -> dict[str, Any]:
@@ -45,7 +45,6 @@ def run_overview(out: Path, dataset: str, size: int, mask: str, max_slices: int 
     ``out/examples.npz``; returns ``{"dataset", "mask", "size", "slices", "rows"}``.
     """
     from automri.data.datasets import build_dataset
-    from automri.eval.report import atomic_path
     from automri.models.registry import build_model
     from automri.train.evaluate import evaluate_model
 
@@ -59,8 +58,7 @@ def run_overview(out: Path, dataset: str, size: int, mask: str, max_slices: int 
         examples.setdefault("mask", first["mask"])
         examples[name] = first["reconstruction"]
         rows.append({"model": name, "volume": result["volume_summary"], "slice": result["slice_summary"]})
-    with atomic_path(out / EXAMPLES) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **{k: np.asarray(v, dtype=np.float32) for k, v in examples.items()})
+    write_examples(out / EXAMPLES, examples)
     return {"dataset": dataset, "mask": mask, "size": size, "slices": len(data), "rows": rows}
 
 

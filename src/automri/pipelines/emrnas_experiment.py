@@ -23,8 +23,8 @@ import numpy as np
 
 from automri.errors import AutoMRIError
 from automri.pipelines.experiment import (
-    REPORT, Say, command_line, finished, image, link, now, open_experiment, read_json, read_jsonl, run_section,
-    write_summary,
+    EXAMPLES, REPORT, Say, command_line, finished, image, link, now, open_experiment, read_json, read_jsonl,
+    run_section, write_examples, write_summary,
 )
 from automri.pipelines.scales import EMRNASScale, get_scale, scale_dict
 
@@ -32,7 +32,6 @@ EXPERIMENT = "emrnas"
 BASELINES = ("unet", "dccnn", "rdn", "cddn_tdc")
 LABELS = {"unet": "UNet", "dccnn": "DCCNN", "rdn": "RDN", "cddn_tdc": "CDDNTDC", "ours": "Ours (EMR-NAS)"}
 DEFAULT_MASK = "random:rate=0.15,center=0.04"  # EMR-NAS: random Cartesian lines, 15 % sampling
-EXAMPLES = "examples.npz"
 
 
 def search_options(dataset: str, mask: str, scale: EMRNASScale, out: Path, seed: int, device: str,
@@ -66,7 +65,6 @@ def save_examples(options: Any, models: dict[str, tuple[Any, Path]], path: Path)
     import torch
 
     from automri.data.sample import collate
-    from automri.eval.report import atomic_path
     from automri.models.common import zero_filled
     from automri.nas.rir_search import fold_datasets
     from automri.train.checkpoint import load_checkpoint
@@ -79,8 +77,7 @@ def save_examples(options: Any, models: dict[str, tuple[Any, Path]], path: Path)
         for name, (model, run) in models.items():
             model.load_state_dict(load_checkpoint(_first_checkpoint(run))["model"])
             arrays[name] = model.eval()(batch.kspace, batch.mask, batch.sens)[0].abs().numpy()
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()})
+    write_examples(path, arrays)
 
 
 def run_emrnas_experiment(

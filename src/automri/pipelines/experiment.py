@@ -19,12 +19,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from automri.atomic import atomic_path
 from automri.errors import AutoMRIError
 from automri.eval.report import machine_info, markdown_table
 from automri.train.runs import RunDir
 
 SUMMARY = "summary.json"
 REPORT = "report.md"
+EXAMPLES = "examples.npz"
 Say = Callable[[str], None]
 
 
@@ -95,6 +99,13 @@ def write_summary(run: RunDir, experiment: str, scale: dict[str, Any], command: 
     }
     run.write_json(SUMMARY, summary)
     return summary
+
+
+def write_examples(path: Path, arrays: dict[str, Any]) -> None:
+    """Save the example images ``arrays`` (name -> real ``[H, W]``, e.g. ``target``, ``mask`` and one
+    magnitude per model) as float32 in a compressed ``.npz`` at ``path``, atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()})
 
 
 def now() -> str:

@@ -69,7 +69,7 @@ def export_report(run: str | os.PathLike, doc: str | os.PathLike) -> Path:
     place in the run become ``-``) and the links are rewritten, so the document does not depend on
     the run directory. Written atomically.
     """
-    from automri.eval.report import write_text_atomic
+    from automri.atomic import write_text_atomic
 
     run, doc = Path(run), Path(doc)
     report = run / REPORT

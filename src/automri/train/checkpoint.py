@@ -1,7 +1,7 @@
 """Checkpoint files: atomic save, safe load.
 
 A checkpoint is a ``dict`` of tensors, numbers, strings, lists and dicts (model and optimiser
-``state_dict``s, RNG states, counters). It is written atomically (:mod:`automri.train.atomic`), so a
+``state_dict``s, RNG states, counters). It is written atomically (:mod:`automri.atomic`), so a
 crash during ``save_checkpoint`` leaves the previous checkpoint intact, and it is read with
 ``torch.load(weights_only=True)``, so loading a checkpoint never runs arbitrary pickled code.
 """
@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
+from automri.atomic import atomic_open
 from automri.errors import AutoMRIError
-from automri.train.atomic import atomic_open
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:

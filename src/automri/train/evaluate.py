@@ -18,12 +18,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from automri.atomic import atomic_open, write_json_atomic
 from automri.data.sample import collate
 from automri.errors import AutoMRIError
 from automri.eval.figures import reconstruction_panel
 from automri.eval.metrics import METRICS, evaluate_volumes
 from automri.models.common import zero_filled
-from automri.train.atomic import atomic_open, write_json_atomic
 from automri.train.device import resolve_device
 from automri.train.progress import make_progress
 

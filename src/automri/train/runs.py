@@ -25,8 +25,9 @@ from typing import Any
 
 import yaml
 
+from automri.atomic import json_default, write_json_atomic, write_text_atomic
+from automri.config import parse_yaml
 from automri.errors import AutoMRIError
-from automri.train.atomic import json_default, write_json_atomic, write_text_atomic
 
 CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
@@ -102,10 +103,7 @@ class RunDir:
         path = self.path / CONFIG
         if not path.is_file():
             raise AutoMRIError(f"{path}: run configuration not found (is {self.path} a run directory?)")
-        try:
-            config = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as err:
-            raise AutoMRIError(f"{path}: not valid YAML ({err})") from err
+        config = parse_yaml(path.read_text(encoding="utf-8"), str(path))
         if not isinstance(config, dict):
             raise AutoMRIError(f"{path}: expected a mapping of settings, found {type(config).__name__}")
         return config

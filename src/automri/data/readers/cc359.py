@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from automri.data.coils import rss
-from automri.data.readers.common import h5_dataset, list_files, open_h5
+from automri.data.readers.common import computed_once, h5_dataset, list_files, open_h5
 from automri.data.source import SliceData, check_index, require_finite
 from automri.errors import AutoMRIError
 from automri.physics.fft import ifft2u
@@ -62,11 +62,8 @@ class CC359Source:
         return array
 
     def num_slices(self, volume: str) -> int:
-        if volume not in self._counts:
-            if volume not in self._files:
-                raise AutoMRIError(f"{self.path}: no volume {volume!r}")
-            self._counts[volume] = _usable(self._array(volume).shape[0], self.outer_slices, self._files[volume])
-        return self._counts[volume]
+        return computed_once(self.path, self._counts, self._files, volume,
+                             lambda v: _usable(self._array(v).shape[0], self.outer_slices, self._files[v]))
 
     def load_slice(self, volume: str, index: int) -> SliceData:
         check_index(self, volume, index)
@@ -104,13 +101,12 @@ class CC359MultiCoilSource:
         return kspace
 
     def num_slices(self, volume: str) -> int:
-        if volume not in self._counts:
-            if volume not in self._files:
-                raise AutoMRIError(f"{self.path}: no volume {volume!r}")
-            path = self._files[volume]
-            with open_h5(path) as handle:
-                self._counts[volume] = _usable(self._kspace(handle, path).shape[0], self.outer_slices, path)
-        return self._counts[volume]
+        return computed_once(self.path, self._counts, self._files, volume, self._count)
+
+    def _count(self, volume: str) -> int:
+        path = self._files[volume]
+        with open_h5(path) as handle:
+            return _usable(self._kspace(handle, path).shape[0], self.outer_slices, path)
 
     def load_slice(self, volume: str, index: int) -> SliceData:
         check_index(self, volume, index)

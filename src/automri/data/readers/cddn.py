@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from automri.data.readers.common import require_exists
+from automri.data.readers.common import require_exists, require_volume
 from automri.data.source import SliceData, check_index
 from automri.errors import AutoMRIError
 
@@ -53,8 +53,7 @@ class CDDNSource:
         return list(self._slices)
 
     def num_slices(self, volume: str) -> int:
-        if volume not in self._slices:
-            raise AutoMRIError(f"{self.path}: no volume {volume!r}")
+        require_volume(self.path, volume, self._slices)
         return len(self._slices[volume])
 
     def predefined_split(self, split: str) -> list[str] | None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from automri.errors import AutoMRIError
+
+T = TypeVar("T")
 
 
 def require_exists(path: str | os.PathLike[str]) -> Path:
@@ -41,6 +43,22 @@ def volume_id(path: Path, suffixes: tuple[str, ...]) -> str:
         if name.lower().endswith(suffix):
             return name[: len(name) - len(suffix)]
     return path.stem
+
+
+def require_volume(path: str, volume: str, volumes: Container[str]) -> None:
+    """Raise :class:`AutoMRIError` naming the source ``path`` when ``volume`` is not one of ``volumes``."""
+    if volume not in volumes:
+        raise AutoMRIError(f"{path}: no volume {volume!r}")
+
+
+def computed_once(path: str, cache: dict[str, T], volumes: Container[str], volume: str,
+                  compute: Callable[[str], T]) -> T:
+    """``cache[volume]``, filled by ``compute(volume)`` on first use (per-volume slice counts and
+    indices); an unknown ``volume`` raises as :func:`require_volume`."""
+    if volume not in cache:
+        require_volume(path, volume, volumes)
+        cache[volume] = compute(volume)
+    return cache[volume]
 
 
 class VolumeCache:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from automri.data.readers.common import VolumeCache, require_exists
+from automri.data.readers.common import VolumeCache, require_exists, require_volume
 from automri.data.source import SliceData, check_index, require_finite
 from automri.errors import AutoMRIError
 
@@ -81,8 +81,7 @@ class DicomSource:
         return list(self._slices)
 
     def num_slices(self, volume: str) -> int:
-        if volume not in self._slices:
-            raise AutoMRIError(f"{self.path}: no volume {volume!r}")
+        require_volume(self.path, volume, self._slices)
         return len(self._slices[volume])
 
     def _pixels(self, file: str) -> np.ndarray:

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 
 import torch
 
-from automri.data.readers.common import h5_dataset, list_files, open_h5
+from automri.data.readers.common import computed_once, h5_dataset, list_files, open_h5
 from automri.data.resize import centre_crop
 from automri.data.source import SliceData, check_index, require_finite, require_ndim
 from automri.errors import AutoMRIError
@@ -63,13 +63,12 @@ class FastMRISource:
         return kspace
 
     def num_slices(self, volume: str) -> int:
-        if volume not in self._counts:
-            if volume not in self._files:
-                raise AutoMRIError(f"{self.path}: no volume {volume!r}")
-            path = self._files[volume]
-            with open_h5(path) as handle:
-                self._counts[volume] = int(self._kspace(handle, path).shape[0])
-        return self._counts[volume]
+        return computed_once(self.path, self._counts, self._files, volume, self._count)
+
+    def _count(self, volume: str) -> int:
+        path = self._files[volume]
+        with open_h5(path) as handle:
+            return int(self._kspace(handle, path).shape[0])
 
     def load_slice(self, volume: str, index: int) -> SliceData:
         check_index(self, volume, index)

@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from automri.data.readers.common import h5_dataset, open_h5, require_exists
+from automri.data.readers.common import h5_dataset, open_h5, require_exists, require_volume
 from automri.data.source import SliceData, check_index, require_finite
 from automri.errors import AutoMRIError
 from automri.physics.fft import uncentered_to_centered_mask
@@ -70,8 +70,7 @@ class MoDLSource:
         return list(self._ranges)
 
     def num_slices(self, volume: str) -> int:
-        if volume not in self._ranges:
-            raise AutoMRIError(f"{self.path}: no volume {volume!r}")
+        require_volume(self.path, volume, self._ranges)
         _, start, stop = self._ranges[volume]
         return stop - start
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from automri.data.readers.common import VolumeCache, list_files
+from automri.data.readers.common import VolumeCache, computed_once, list_files
 from automri.data.source import SliceData, check_index, informative_slices, require_finite
 from automri.errors import AutoMRIError
 
@@ -79,14 +79,13 @@ class NiftiSource:
 
     def slice_indices(self, volume: str) -> list[int]:
         """Stored axial indices of the usable slices of ``volume`` (computed once, then kept)."""
-        if volume not in self._slices:
-            if volume not in self._files:
-                raise AutoMRIError(f"{self.path}: no volume {volume!r}")
-            reference = self._volume(volume) if self.tissue_from is None else load_ras_volume(self.tissue_from)
-            if reference.shape != self._volume(volume).shape:
-                raise AutoMRIError(f"{self.tissue_from}: shape {reference.shape} differs from {self._files[volume]}")
-            self._slices[volume] = informative_slices(reference, self.min_tissue)
-        return self._slices[volume]
+        return computed_once(self.path, self._slices, self._files, volume, self._usable_slices)
+
+    def _usable_slices(self, volume: str) -> list[int]:
+        reference = self._volume(volume) if self.tissue_from is None else load_ras_volume(self.tissue_from)
+        if reference.shape != self._volume(volume).shape:
+            raise AutoMRIError(f"{self.tissue_from}: shape {reference.shape} differs from {self._files[volume]}")
+        return informative_slices(reference, self.min_tissue)
 
     def num_slices(self, volume: str) -> int:
         return len(self.slice_indices(volume))
