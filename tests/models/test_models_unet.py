@@ -56,3 +56,29 @@ def test_odd_image_sizes_are_padded_in_the_decoder():
     kspace = torch.randn(1, 21, 19, dtype=torch.complex64)
     mask = torch.ones(1, 21, 19)
     assert UNet(chans=4, num_pool_layers=2)(kspace, mask).shape == (1, 21, 19)
+
+
+def test_residual_adds_the_network_output_to_the_zero_filled_image(phantom):
+    from automri.models.common import zero_filled
+    from automri.physics.complex import channels_to_complex, complex_to_channels
+
+    torch.manual_seed(0)
+    model = UNet(chans=4, num_pool_layers=2, residual=True)
+    x_u = zero_filled(phantom.kspace, phantom.mask)
+    expected = x_u + channels_to_complex(model.network(complex_to_channels(x_u)))
+    out = model(phantom.kspace, phantom.mask)
+    torch.testing.assert_close(out, expected)
+    plain = UNet(chans=4, num_pool_layers=2)
+    plain.load_state_dict(model.state_dict())
+    torch.testing.assert_close(out - plain(phantom.kspace, phantom.mask), x_u)
+
+
+def test_residual_in_magnitude_mode_adds_to_the_zero_filled_magnitude(phantom):
+    from automri.models.common import zero_filled
+
+    torch.manual_seed(0)
+    model = UNet(chans=4, num_pool_layers=2, in_chans=1, residual=True)
+    magnitude = zero_filled(phantom.kspace, phantom.mask).abs()
+    out = model(phantom.kspace, phantom.mask)
+    torch.testing.assert_close(out.real, magnitude + model.network(magnitude.unsqueeze(1))[:, 0])
+    assert torch.count_nonzero(out.imag) == 0

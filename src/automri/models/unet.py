@@ -66,6 +66,11 @@ class UNet(nn.Module):
         in_chans: 2 = complex image as (real, imag) channels, output complex; 1 = magnitude image
             (FedMRI), output a real magnitude returned as a complex image with zero imaginary part.
         dc: apply a final hard data consistency (``physics.dc.HardDC``) to the output.
+        residual: predict the correction to the input instead of the image itself: the output is
+            ``x_u + network(x_u)`` (of the magnitudes when ``in_chans=1``), before ``dc``. ``False``
+            (default) is fastMRI's design; ``True`` (a global residual, as in DC-CNN, MoDL and CDDN)
+            starts training from the zero-filled image instead of from noise, which a short training
+            run needs (the ``small`` baselines preset turns it on).
 
     ``forward(kspace [B, H, W] | [B, C, H, W], mask [B, H, W], sens=None) -> complex [B, H, W]``.
     Any H, W work (odd sizes are reflect-padded in the decoder, as in fastMRI).
@@ -78,6 +83,7 @@ class UNet(nn.Module):
         drop_prob: float = 0.0,
         in_chans: int = 2,
         dc: bool = False,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         check_positive(chans=chans, num_pool_layers=num_pool_layers)
@@ -103,6 +109,7 @@ class UNet(nn.Module):
             nn.Sequential(ConvBlock(ch * 2, ch, drop_prob), nn.Conv2d(ch, in_chans, kernel_size=1))
         )
         self.dc = HardDC() if dc else None
+        self.residual = residual
 
     def encoder_keys(self) -> list[str]:
         """``state_dict`` keys of the encoder (``down_sample_layers`` and the bottleneck ``conv``)."""
@@ -137,8 +144,12 @@ class UNet(nn.Module):
         x_u = zero_filled(kspace, mask, sens)
         if self.in_chans == 2:
             x = channels_to_complex(self.network(complex_to_channels(x_u)))
+            if self.residual:
+                x = x_u + x
         else:
             magnitude = self.network(x_u.abs().unsqueeze(1))[:, 0]
+            if self.residual:
+                magnitude = x_u.abs() + magnitude
             x = torch.complex(magnitude, torch.zeros_like(magnitude))
         if self.dc is not None:
             x = self.dc(x, kspace, mask, sens)

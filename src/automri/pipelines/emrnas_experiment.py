@@ -44,6 +44,7 @@ def search_options(dataset: str, mask: str, scale: EMRNASScale, out: Path, seed:
         space="rir", strategy="proxyless", dataset=dataset, size=scale.size, mask=mask, epochs=scale.search_epochs,
         warmup_epochs=scale.warmup_epochs, steps=scale.steps, batch_size=scale.batch_size, folds=scale.folds,
         seed=seed, out=out, resume=resume, device=device, retrain_epochs=scale.retrain_epochs, space_options=space,
+        strategy_options={} if scale.arch_lr is None else {"arch_lr": scale.arch_lr},
     )
 
 
