@@ -218,15 +218,50 @@ def report_sections(out: Path, summary: dict[str, Any], base: Path) -> list[tupl
                    f"`{genotype['nodes']}`, hidden {genotype['hidden']}, {genotype['cells']} cells, "
                    f"{genotype['iterations']} unrolled iterations."])),
         ("Table 1: comparison with federated methods", _paper_table(table1, clients, macs=False)
-         + "\nScores are per-client test scores after the last round (fastMRI per-volume PSNR/SSIM of magnitudes).\n"),
+         + "\nScores are per-client test scores after the last round (fastMRI per-volume PSNR/SSIM of magnitudes).\n"
+         + _convergence_note(summary)),
     ]
     if "baseline" in runs and "fedautomri-noema" in runs:
         rows = [("baseline", runs["baseline"]), ("ema(w/o)", runs["fedautomri-noema"]), ("ema(w)", runs["fedautomri"])]
         sections.append(("Table 2: ablation (EMA) and cost", _paper_table(rows, clients, macs=True)
                          + "\nMACs: multiply-accumulates of one slice at the experiment's image size, every unrolled "
                            "iteration and FFT included (the papers' FLOPs/G column counts the same quantity).\n"))
+    sections.append(("Flower overhead per round", _overhead_table(out, ["search", *runs])))
     sections.append(("Figures", "\n".join(_figures(out, results, base))))
     return sections
+
+
+def _convergence_note(summary: dict[str, Any]) -> str:
+    """A warning when the scale is too short for the hand-designed comparisons to converge."""
+    scale = summary.get("scale", {})
+    if scale.get("name") not in ("test", "demo"):
+        return ""
+    steps = scale.get("train_rounds", 0) * scale.get("train_local_epochs", 0) * (scale.get("steps") or 0)
+    return (f"\nAt the `{scale.get('name')}` scale each client trains for about {steps} steps in total: the U-Net "
+            "comparisons (fastMRI's design, no data consistency) are far from converged, while the unrolled "
+            "networks start from the zero-filled image. Compare methods at the `small` or `paper` scale.\n")
+
+
+def _overhead_table(out: Path, names: list[str]) -> str:
+    """Mean seconds per round of each federated run: wall time, client compute on the critical path,
+    and Flower's overhead (the difference), from the runs' ``summary.json`` (see
+    :func:`automri.federated.report.round_timing`)."""
+    from automri.eval.report import markdown_table
+
+    rows = []
+    for name in names:
+        summary = read_json(out / name / "summary.json")
+        if "round_overhead_s" not in summary:
+            continue
+        rows.append({"Run": LABELS.get(name, name), "round wall/s": summary["round_wall_s"],
+                     "client compute/s": summary["client_compute_s"], "overhead/s": summary["round_overhead_s"],
+                     "overhead share": summary["round_overhead_s"] / max(summary["round_wall_s"], 1e-12)})
+    if not rows:
+        return "No run recorded round timings.\n"
+    return (markdown_table(rows, floatfmt=".3f")
+            + "\nPer round: *client compute* is the longest client's local work in the train phase plus the longest "
+              "in the evaluate phase (clients of a phase run in parallel); *overhead* is the rest of the round's wall "
+              "time: Flower transport and serialisation, Ray scheduling, server aggregation and checks.\n")
 
 
 def write_report(out: Path, summary: dict[str, Any]) -> Path:
