@@ -25,6 +25,7 @@ address space instead, so such a case fails alone with an allocation error.
 from __future__ import annotations
 
 import resource
+import sys
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -35,7 +36,6 @@ from typing import Any
 import torch
 
 from automri.data.sample import Batch
-from automri.eval.profile import _proc_status_bytes, _reset_peak_rss, _ru_maxrss_bytes
 from automri.physics.fft import fft2c
 from automri.physics.masks import build_mask
 
@@ -55,13 +55,41 @@ def synthetic_batch(size: int, batch_size: int, mask: str, seed: int) -> Batch:
     return Batch(fft2c(image) * masks, masks, image, None, torch.ones(batch_size), [{}] * batch_size)
 
 
-def _rss_bytes() -> tuple[int, Callable[[], int]]:
-    """Reset the peak RSS; return the current RSS and a reader of the peak since the reset."""
+def proc_status_bytes(field: str) -> int:
+    """A memory field of ``/proc/self/status`` (``VmRSS``: resident now, ``VmHWM``: peak) in bytes."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise OSError(f"/proc/self/status has no {field}")
+
+
+def reset_peak_rss() -> None:
+    """Reset ``VmHWM`` to the current RSS (Linux >= 4.0, ``clear_refs`` value 5); no-op if refused."""
     try:
-        _reset_peak_rss()
-        return _proc_status_bytes("VmRSS"), lambda: _proc_status_bytes("VmHWM")
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        pass
+
+
+def ru_maxrss_bytes() -> int:
+    """High-water RSS by ``getrusage`` (KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def start_peak_rss() -> tuple[int, Callable[[], int]]:
+    """Reset the peak RSS; return the current RSS (bytes) and a reader of the peak since the reset.
+
+    Linux: ``VmRSS`` / ``VmHWM`` after a ``clear_refs`` reset. Elsewhere (no ``/proc``):
+    ``ru_maxrss``, which after a ``fork`` starts at the parent's RSS and can hide a small peak.
+    """
+    try:
+        reset_peak_rss()
+        return proc_status_bytes("VmRSS"), lambda: proc_status_bytes("VmHWM")
     except OSError:  # no /proc (macOS)
-        return _ru_maxrss_bytes(), _ru_maxrss_bytes
+        return ru_maxrss_bytes(), ru_maxrss_bytes
 
 
 def measure_step(step: Callable[[], Any], device: str | torch.device = "cpu") -> dict[str, float]:
@@ -76,7 +104,7 @@ def measure_step(step: Callable[[], Any], device: str | torch.device = "cpu") ->
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         cuda_before = torch.cuda.memory_allocated(device)
-    before, read_peak = _rss_bytes()
+    before, read_peak = start_peak_rss()
     step()
     if cuda:
         torch.cuda.synchronize(device)
@@ -106,7 +134,7 @@ def _cap_address_space(max_memory_mib: float) -> None:
     it allocations fail with an error. No-op where the size or the limit cannot be read or set."""
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        limit = _proc_status_bytes("VmSize") + int(max_memory_mib * MIB)
+        limit = proc_status_bytes("VmSize") + int(max_memory_mib * MIB)
         if hard != resource.RLIM_INFINITY:
             limit = min(limit, hard)
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))

@@ -26,7 +26,6 @@ from __future__ import annotations
 import io
 import math
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -37,6 +36,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from automri.eval.memory import start_peak_rss
 from automri.models.registry import count_params
 from automri.physics.fft import fft2c
 from automri.physics.masks import RandomLineMask
@@ -129,32 +129,6 @@ def measure_latency(model: Callable[..., Any], inputs: Inputs, repeats: int = 10
     return statistics.median(times)
 
 
-def _proc_status_bytes(field: str) -> int:
-    """A memory field of ``/proc/self/status`` (``VmRSS``: resident now, ``VmHWM``: peak) in bytes."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise OSError(f"/proc/self/status has no {field}")
-
-
-def _reset_peak_rss() -> None:
-    """Reset ``VmHWM`` to the current RSS (Linux >= 4.0, ``clear_refs`` value 5); no-op if refused."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        pass
-
-
-def _ru_maxrss_bytes() -> int:
-    """High-water RSS by ``getrusage`` (KiB on Linux, bytes on macOS)."""
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
-
-
 def _peak_rss_child(payload: bytes, num_threads: int) -> int:
     """Run in a fresh spawned process: load (model, inputs), run once, return peak RSS growth in bytes.
 
@@ -165,13 +139,7 @@ def _peak_rss_child(payload: bytes, num_threads: int) -> int:
     torch.set_num_threads(num_threads)
     model, inputs = torch.load(io.BytesIO(payload), weights_only=False)
     del payload
-    try:
-        _reset_peak_rss()
-        baseline = _proc_status_bytes("VmRSS")
-        read_peak = lambda: _proc_status_bytes("VmHWM")  # noqa: E731
-    except OSError:  # no /proc
-        baseline = _ru_maxrss_bytes()
-        read_peak = _ru_maxrss_bytes
+    baseline, read_peak = start_peak_rss()
     with torch.no_grad():
         model(*inputs)
     return max(0, read_peak() - baseline)
