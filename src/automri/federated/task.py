@@ -170,9 +170,11 @@ def train_local(
     Returns ``{"train-loss": mean data loss over the steps, "local-steps": steps}``.
     """
     from automri.train.losses import build_loss
+    from automri.train.stepper import build_optimizer
 
     loss_fn = build_loss(config.loss)
-    optimiser = torch.optim.Adam(parameters if parameters is not None else model.parameters(), lr=config.lr)
+    optimiser = build_optimizer("adam", list(parameters if parameters is not None else model.parameters()),
+                                config.lr, 0.0)
     seed_everything(seed)
     model.train()
     losses = []
