@@ -17,6 +17,7 @@ the file (:func:`apply_overrides`); the fully resolved configuration is saved in
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -46,7 +47,10 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     """Which data (``automri.data.datasets.build_dataset``): built-in name or path, image side,
-    mask spec, simulated coils and k-space noise, slice caps for the train and validation splits."""
+    mask spec, simulated coils and k-space noise, slice caps for the train and validation splits,
+    the largest synthetic phase of magnitude images (radians; ``0``: real-valued images) and the
+    training augmentation (``automri.data.augment`` spec; ``"none"`` or e.g.
+    ``"flip=0.5,rotate=180,scale=0.15,translate=0.1"``; training split only)."""
 
     dataset: str = "phantom"
     size: int = 64
@@ -56,6 +60,8 @@ class DataConfig:
     max_slices: int | None = None
     val_max_slices: int | None = None
     format: str = "auto"
+    phase: float = math.pi
+    augment: str = "none"
 
 
 @dataclass
@@ -213,6 +219,7 @@ _CHOICES = {
 
 def validate_config(config: RunConfig, source: str = "config") -> None:
     """Checks beyond types: one model source, positive sizes, known names."""
+    from automri.data.augment import parse_augment
     from automri.train.losses import LOSSES  # train imports nothing from here at import time
 
     model = config.model
@@ -228,10 +235,15 @@ def validate_config(config: RunConfig, source: str = "config") -> None:
         if value is not None and value < 1:
             raise AutoMRIError(f"{source}: {key}: expected a positive integer, got {value}")
     non_negative = {"train.epochs": config.train.epochs, "data.coils": config.data.coils,
-                    "data.noise": config.data.noise, "train.weight_decay": config.train.weight_decay}
+                    "data.noise": config.data.noise, "data.phase": config.data.phase,
+                    "train.weight_decay": config.train.weight_decay}
     for key, value in non_negative.items():
         if value < 0:
             raise AutoMRIError(f"{source}: {key}: expected a non-negative value, got {value}")
+    try:
+        parse_augment(config.data.augment)
+    except AutoMRIError as error:
+        raise AutoMRIError(f"{source}: data.augment: {error}") from None
     if not config.train.lr > 0:
         raise AutoMRIError(f"{source}: train.lr: expected a positive learning rate, got {config.train.lr}")
     if config.train.grad_clip is not None and not config.train.grad_clip > 0:

@@ -231,3 +231,24 @@ def test_multistep_schedule_decays_after_its_milestone_epochs(tmp_path, tiny_dat
         SupervisedStepper(tiny_model(), build_loss("mse"), schedule="multistep")
     with pytest.raises(AutoMRIError, match="schedule 'linear': unknown"):
         SupervisedStepper(tiny_model(), build_loss("mse"), schedule="linear")
+
+
+def test_augmented_training_draws_per_epoch_and_resumes_bit_identical(tmp_path):
+    """With ``augment`` the loop sets the epoch of the training set, so a resumed run sees the same draws."""
+    from automri.data.augment import STANDARD
+    from automri.data.datasets import build_dataset
+
+    def data():
+        return (build_dataset("phantom", "train", size=16, max_slices=8, augment=STANDARD),
+                build_dataset("phantom", "val", size=16, max_slices=2))
+
+    reference_data = data()
+    reference = _stepper()
+    _train(RunDir(tmp_path / "reference"), reference, reference_data)
+    assert reference_data[0].epoch == EPOCHS - 1
+    run = RunDir(tmp_path / "interrupted")
+    with pytest.raises(KeyboardInterrupt):
+        _train(run, FailAtStep(_stepper(), at=6), data())
+    resumed = _stepper(model_seed=99)
+    _train(RunDir(run.path, resume=True), resumed, data(), resume=True)
+    _assert_same_weights(resumed.model, reference.model)

@@ -84,6 +84,8 @@ def train_command(
     params: Annotated[int | None, typer.Option("--params", help="Parameter budget: picks the model width that matches it.")] = None,
     mask: Annotated[str | None, typer.Option("--mask", help="Mask spec, e.g. 'random:rate=0.25,center=0.08'.")] = None,
     val_slices: Annotated[int | None, typer.Option("--val-slices", help="Validate on at most this many slices per epoch.")] = None,
+    augment: Annotated[str | None, typer.Option("--augment", help="Training augmentation, 'none' or e.g. 'flip=0.5,rotate=180,scale=0.15,translate=0.1'.")] = None,
+    phase: Annotated[float | None, typer.Option("--phase", help="Largest synthetic phase (radians) of magnitude images; 0 = real-valued.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of every random choice.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from checkpoint-last.pt.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run in --out.")] = False,
@@ -101,7 +103,8 @@ def train_command(
     overrides = {
         "data.dataset": dataset, "data.size": size, "data.mask": mask, "train.epochs": epochs, "train.steps": steps,
         "train.batch_size": batch_size, "train.lr": lr, "train.loss": loss, "model.params": params,
-        "data.val_max_slices": val_slices, "seed": seed, "device": device,
+        "data.val_max_slices": val_slices, "data.augment": augment, "data.phase": phase, "seed": seed,
+        "device": device,
     }
     resolved = apply_overrides(base, overrides, source="flags")
     summary = train(resolved, out, resume=resume, overwrite=overwrite, progress=not as_json)

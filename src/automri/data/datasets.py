@@ -15,6 +15,12 @@ Pipeline of one slice (:meth:`SliceDataset.__getitem__`):
    the SENSE combination of the clean coil images.
 5. Mask ``mask(shape, seed)`` with a seed derived from ``(seed, volume, slice)``, so every slice has
    its own mask and the same one in every epoch and every run; or the file's own per-slice mask.
+
+Training augmentation (``augment``, :mod:`automri.data.augment`): after step 3 the image (and coil
+images and file coil maps alike) gets a random flip/rotation/zoom/shift, and the mask, phase and
+noise are drawn afresh, all seeded from ``(seed, volume, slice, epoch)`` with the epoch set by
+:meth:`SliceDataset.set_epoch` (the training loop calls it), so every epoch sees new samples and a
+resumed run sees the same ones.
 6. Normalisation by ONE scale: the 99th percentile of the magnitude of the zero-filled image
    (coil-combined with the maps when there are coils); both k-space and target are divided by it.
 
@@ -33,6 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from automri.data.augment import Augmentation, parse_augment, warp
 from automri.data.builtin import builtin_names, open_builtin
 from automri.data.coils import estimate_sens_maps, sense_combine
 from automri.data.readers import open_source
@@ -47,7 +54,7 @@ from automri.physics.fft import ifft2c
 MaskFunction = Callable[..., torch.Tensor]
 DEFAULT_MASK = "random:rate=0.25,center=0.08"
 SCALE_PERCENTILE = 0.99
-_PHASE, _COILS, _NOISE = 1, 2, 3
+_PHASE, _COILS, _NOISE, _AUGMENT = 1, 2, 3, 4
 
 
 def stable_seed(*parts: object) -> int:
@@ -94,6 +101,8 @@ class SliceDataset(Dataset):
         noise: k-space noise std relative to the k-space RMS.
         phase: maximum absolute synthetic phase (radians) for magnitude images; ``0`` = real images.
         acs_fraction: k-space centre fraction used to estimate maps of coil data without maps.
+        augment: training augmentation, an :class:`~automri.data.augment.Augmentation` or its spec
+            string (``None`` / ``"none"``: off; see the module docstring).
     """
 
     def __init__(
@@ -107,6 +116,7 @@ class SliceDataset(Dataset):
         noise: float = 0.0,
         phase: float = math.pi,
         acs_fraction: float = 0.08,
+        augment: Augmentation | str | None = None,
     ) -> None:
         if size is not None and size < 2:
             raise AutoMRIError(f"--size {size}: expected an image side of at least 2 pixels")
@@ -116,12 +126,23 @@ class SliceDataset(Dataset):
         self.mask_spec = mask
         self.mask = resolve_mask(mask)
         self.size, self.seed, self.coils, self.noise, self.phase, self.acs_fraction = size, seed, coils, noise, phase, acs_fraction
+        self.augment = parse_augment(augment) if isinstance(augment, str) else augment
+        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def _rng(self, volume: str, *parts: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, stable_seed(volume), *parts])
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the augmentation (and fresh masks, phase, noise) of 0-based ``epoch``; no effect without ``augment``."""
+        self.epoch = int(epoch)
+
+    def _draw(self) -> tuple[int, ...]:
+        """Extra seed parts: the epoch when augmenting (fresh draws every epoch), none otherwise."""
+        return () if self.augment is None else (self.epoch,)
+
+    def _rng(self, volume: str, *parts: int, per_epoch: bool = True) -> np.random.Generator:
+        draw = self._draw() if per_epoch else ()
+        return np.random.default_rng([self.seed, stable_seed(volume), *parts, *draw])
 
     def _resize(self, data: SliceData) -> SliceData:
         if self.size is None:
@@ -140,7 +161,7 @@ class SliceDataset(Dataset):
                 raise AutoMRIError(f"{self.source.path}: mask='source' but the {self.source.format} reader has no masks in this file")
             mask = data.mask
         else:
-            mask = self.mask(shape, seed=stable_seed(self.seed, volume, index, "mask"))
+            mask = self.mask(shape, seed=stable_seed(self.seed, volume, index, "mask", *self._draw()))
         mask = torch.as_tensor(mask, dtype=torch.float32)
         if tuple(mask.shape) != shape:
             raise AutoMRIError(f"mask {self.mask_spec!r}: shape {tuple(mask.shape)} does not match the image {shape}")
@@ -153,13 +174,17 @@ class SliceDataset(Dataset):
         if data.magnitude:
             image = magnitude_to_complex(image.float(), self._rng(volume, index, _PHASE), self.phase)
         image = image.to(torch.complex64)
+        if self.augment is not None:
+            transform = self.augment.sample(self._rng(volume, index, _AUGMENT))
+            image = warp(image, transform)
+            sens = None if sens is None else warp(sens, transform)
         shape = tuple(image.shape[-2:])
         if image.ndim == 3:
             sens = estimate_sens_maps(image, self.acs_fraction) if sens is None else sens
             target = sense_combine(image, sens)
         else:
             if sens is None and self.coils > 0:
-                sens = coil_maps(shape, self.coils, self._rng(volume, _COILS))
+                sens = coil_maps(shape, self.coils, self._rng(volume, _COILS, per_epoch=False))
             target = image
             image = image if sens is None else sens * image
         kspace = simulate_kspace(image, noise=self.noise, rng=self._rng(volume, index, _NOISE))
@@ -221,13 +246,15 @@ def build_dataset(
     folds: int = 3,
     phase: float = math.pi,
     acs_fraction: float = 0.08,
+    augment: Augmentation | str | None = None,
     reader_options: dict[str, Any] | None = None,
 ) -> SliceDataset:
     """The :class:`SliceDataset` of one split of a built-in dataset or a file/folder.
 
     Args:
         spec: built-in name or path. split: ``train``, ``val``, ``test`` or ``all``.
-        size, mask, seed, coils, noise, phase, acs_fraction: see :class:`SliceDataset`.
+        size, mask, seed, coils, noise, phase, acs_fraction, augment: see :class:`SliceDataset`
+            (``augment`` is meant for training splits).
         max_slices: keep at most this many slices, evenly spaced over the split.
         format: reader format or ``auto`` (:func:`automri.data.readers.detect_format`).
         split_mode, fractions, gap, split_seed: see :func:`automri.data.splits.make_splits`.
@@ -247,4 +274,4 @@ def build_dataset(
         if not 0 <= fold < folds or split == "all":
             raise AutoMRIError(f"fold={fold}, split={split!r}: expected 0 <= fold < {folds} and split train, val or test")
         items = k_fold(source, folds, split_mode, gap, split_seed)[fold][split]
-    return SliceDataset(source, _evenly(items, max_slices), mask, size, seed, coils, noise, phase, acs_fraction)
+    return SliceDataset(source, _evenly(items, max_slices), mask, size, seed, coils, noise, phase, acs_fraction, augment)

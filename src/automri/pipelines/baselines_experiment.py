@@ -48,6 +48,7 @@ def model_config(name: str, dataset: str, mask: str, scale: BaselinesScale, seed
     overrides = {
         "model.options": options, "data.dataset": dataset, "data.size": scale.size, "data.mask": mask,
         "data.max_slices": scale.train_slices, "data.val_max_slices": scale.eval_slices,
+        "data.augment": scale.augment, "data.phase": scale.phase,
         "train.epochs": scale.epochs, "train.steps": scale.steps, "train.batch_size": scale.batch_size,
         "train.lr": scale.lr, "seed": seed, "device": device,
     }

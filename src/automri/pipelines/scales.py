@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from automri.data.augment import STANDARD
 from automri.errors import AutoMRIError
 
 PRESETS = ("test", "demo", "small", "paper")
@@ -30,6 +31,12 @@ class BaselinesScale:
         epochs, steps, batch_size: ``None`` keeps the model's configuration (``steps``: per epoch).
         lr: learning rate for every learned model (``None``: each configuration's own).
         model_options: per-model builder overrides (reduced widths at small scales).
+        augment: training augmentation of every learned model (``automri.data.augment`` spec). The
+            laptop presets use MRAugment-style flips, rotations, zooms and shifts with fresh masks
+            every epoch: on one built-in subject an image-domain network (U-Net) otherwise memorises
+            the training slices instead of learning to remove aliasing.
+        phase: largest synthetic phase of the magnitude images (radians). ``0``: real-valued images,
+            the setting of CDDN and EMR-NAS, whose two-step data consistency assumes a real image.
     """
 
     name: str
@@ -41,6 +48,8 @@ class BaselinesScale:
     batch_size: int | None
     lr: float | None = None
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    augment: str = STANDARD
+    phase: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -144,7 +153,7 @@ BASELINES: dict[str, BaselinesScale] = {
     "small": BaselinesScale("small", size=64, train_slices=None, eval_slices=24, epochs=10, steps=25, batch_size=4,
                             lr=1e-3, model_options=_SMALL_MODELS),
     "paper": BaselinesScale("paper", size=256, train_slices=None, eval_slices=None, epochs=None, steps=None,
-                            batch_size=None),
+                            batch_size=None, augment="none"),
 }
 
 FEDAUTOMRI: dict[str, FedAutoMRIScale] = {

@@ -70,13 +70,15 @@ def build_from_config(config: RunConfig) -> nn.Module:
 
 
 def build_split(config: RunConfig, split: str, max_slices: int | None = None, dataset: str | None = None) -> Any:
-    """The ``split`` of the configured dataset (``dataset`` overrides the configured one)."""
+    """The ``split`` of the configured dataset (``dataset`` overrides the configured one); only the
+    training split is augmented (``data.augment``)."""
     from automri.data.datasets import build_dataset
 
     data = config.data
     return build_dataset(
         dataset or data.dataset, split=split, size=data.size, mask=data.mask, seed=config.seed,
-        coils=data.coils, noise=data.noise, max_slices=max_slices, format=data.format,
+        coils=data.coils, noise=data.noise, max_slices=max_slices, format=data.format, phase=data.phase,
+        augment=data.augment if split == "train" else None,
     )
 
 

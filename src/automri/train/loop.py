@@ -287,6 +287,8 @@ def run_loop(
         with make_progress(disable=not progress) as bar, _InterruptFlag() as interrupt:
             for epoch in range(state.epoch, epochs):
                 batches = epoch_batches(len(train_set), batch_size, seed, epoch, max_steps)
+                if hasattr(train_set, "set_epoch"):  # per-epoch augmentation draws (data.augment)
+                    train_set.set_epoch(epoch)
                 loader = DataLoader(
                     train_set,
                     batch_sampler=batches[state.step_in_epoch :],
