@@ -41,6 +41,9 @@ def test_baselines_experiment_writes_tables_doc_and_resumes(tmp_path) -> None:
     text = (out / "report.md").read_text()
     assert "## 4x random 1D, 8% centre" in text and "## 15% random Cartesian" in text
     assert "| Zero-filled |" in text and "| U-Net |" in text and "Param/M" in text and "MACs/G" in text
+    assert "Images are real-valued" in text and "Training slices are augmented (`flip=0.5" in text
+    config = (out / "random1d-4x" / "unet" / "config.yaml").read_text()
+    assert "phase: 0.0" in config and "augment: flip=0.5,rotate=180,scale=0.15,translate=0.1" in config
     assert (out / "figures" / "reconstructions-random1d-4x.png").is_file()
     assert "figures/baselines/figures-reconstructions-random1d-4x.png" in doc.read_text()
     # the test split of the zero-filled run is scored from the same slices as the learned model's

@@ -14,6 +14,7 @@ and in SSIM (issue 3's acceptance criterion).
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,19 @@ def beats_classical(rows: list[dict[str, Any]]) -> dict[str, bool]:
     }
 
 
+def _data_sentence(scale: dict[str, Any]) -> str:
+    """How the images were simulated and augmented (from the scale recorded in ``summary.json``)."""
+    phase = scale.get("phase", math.pi)
+    images = ("Images are real-valued (the magnitude volume's k-space, as in CDDN and EMR-NAS: CDDN-TDC's two-step "
+              "data consistency assumes a real image)." if phase == 0 else
+              f"Images carry a smooth synthetic phase of up to {phase:.3g} rad.")
+    augment = scale.get("augment", "none")
+    training = ("Training slices are not augmented." if augment == "none" else
+                f"Training slices are augmented (`{augment}`: random flips, rotations, zooms and shifts of the image, "
+                "k-space simulated afterwards) with a fresh mask every epoch; validation and test slices are not.")
+    return f"{images} {training}"
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     from automri.eval.report import markdown_table
 
@@ -180,7 +194,7 @@ def report_sections(out: Path, summary: dict[str, Any], base: Path) -> list[tupl
         f"`{results['dataset']}` and tested on its test slices (split by slabs of slices with gaps for a single "
         "subject, by subject otherwise). PSNR/SSIM/NMSE are fastMRI per-volume scores of magnitude images; the "
         "per-slice columns are mean ± std over test slices (the FedAutoMRI/EMR-NAS convention). MACs count every "
-        "unrolled iteration and FFT (torch's flop counter) for one slice."
+        "unrolled iteration and FFT (torch's flop counter) for one slice. " + _data_sentence(summary.get("scale", {}))
     ))]
     for setting, entry in results["settings"].items():
         body = [f"Mask `{entry['mask']}`.", "", _table(entry["rows"])]
