@@ -64,7 +64,7 @@ class FedAutoMRIScale:
         search_space: ``CellSearchNet`` options (hidden width, cells, unrolled iterations).
         net_options: overrides of the derived network (e.g. fewer unrolled iterations).
         comparison_model, comparison_options: the network of Non-Fed / FedAvg / FedProx / FedMRI
-            (the paper's 7.76M-parameter U-Net: fastMRI U-Net, 32 channels, 4 pools).
+            (the paper's 7.76M-parameter U-Net: fastMRI U-Net, 32 channels, 4 pools, on magnitudes as FedMRI).
         baseline_model, baseline_options: the hand-designed "baseline" row of Table 2 (MoDL).
     """
 
@@ -161,26 +161,26 @@ FEDAUTOMRI: dict[str, FedAutoMRIScale] = {
         "test", size=16, client_slices=4, search_rounds=1, search_local_epochs=1, search_batch=2, train_rounds=1,
         train_local_epochs=1, train_batch=2, steps=1,
         search_space={"hidden": 4, "cells": 1, "iterations": 1}, net_options={"iterations": 1},
-        comparison_options={"chans": 4, "num_pool_layers": 2},
+        comparison_options={"chans": 4, "num_pool_layers": 2, "in_chans": 1},
         baseline_options={"nf": 4, "n_layers": 3, "iterations": 1},
     ),
     "demo": FedAutoMRIScale(
         "demo", size=32, client_slices=12, search_rounds=3, search_local_epochs=1, search_batch=4, train_rounds=3,
         train_local_epochs=1, train_batch=4, steps=3,
         search_space={"hidden": 8, "cells": 2, "iterations": 2}, net_options={"iterations": 2},
-        comparison_options={"chans": 8, "num_pool_layers": 3}, baseline_options={"nf": 16, "iterations": 2},
+        comparison_options={"chans": 8, "num_pool_layers": 3, "in_chans": 1}, baseline_options={"nf": 16, "iterations": 2},
     ),
     "small": FedAutoMRIScale(
         "small", size=64, client_slices=32, search_rounds=10, search_local_epochs=1, search_batch=4, train_rounds=20,
         train_local_epochs=1, train_batch=4, steps=8,
         search_space={"hidden": 16, "cells": 3, "iterations": 3}, net_options={"iterations": 3},
-        comparison_options={"chans": 16, "num_pool_layers": 4}, baseline_options={"nf": 32, "iterations": 5},
+        comparison_options={"chans": 16, "num_pool_layers": 4, "in_chans": 1}, baseline_options={"nf": 32, "iterations": 5},
     ),
     "paper": FedAutoMRIScale(
         "paper", size=256, client_slices=None, search_rounds=50, search_local_epochs=5, search_batch=4,
         train_rounds=150, train_local_epochs=5, train_batch=24, steps=None,
         search_space={"hidden": 16, "cells": 3, "iterations": 5}, net_options={},
-        comparison_options={"chans": 32, "num_pool_layers": 4}, baseline_options={},
+        comparison_options={"chans": 32, "num_pool_layers": 4, "in_chans": 1}, baseline_options={},
     ),
 }
 
