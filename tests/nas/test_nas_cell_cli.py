@@ -107,10 +107,10 @@ def test_rir_space_dispatches_to_run_rir_search_with_its_flags(tmp_path, monkeyp
 
     monkeypatch.setattr(rir_search, "run_rir_search", fake_run_rir_search)
     args = ["search", "--space", "rir", "--dataset", "phantom", "--width", "8", "--folds", "3",
-            "--warmup-epochs", "2", "--epochs", "4", "--out", str(tmp_path / "rir"), "--json"]
+            "--warmup-epochs", "2", "--epochs", "4", "--phase", "0", "--out", str(tmp_path / "rir"), "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     options = seen["options"]
     assert (options.space, options.strategy, options.folds, options.warmup_epochs, options.epochs) == ("rir", "proxyless", 3, 2, 4)
-    assert options.space_options == {"width": 8} and options.strategy_options == {}
+    assert options.space_options == {"width": 8} and options.strategy_options == {} and options.phase == 0.0
     assert json.loads(result.stdout)["display"] == "[O1]"

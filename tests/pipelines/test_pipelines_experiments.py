@@ -9,10 +9,12 @@ import json
 
 import pytest
 
+from automri.nas.rir_search import fold_datasets
 from automri.nas.rir_space import RIRNet
-from automri.pipelines.emrnas_experiment import run_emrnas_experiment
+from automri.pipelines.emrnas_experiment import run_emrnas_experiment, search_options
 from automri.pipelines.fedautomri_experiment import federation, run_fedautomri_experiment
 from automri.pipelines.rebuild_report import rebuild_report
+from automri.pipelines.scales import get_scale
 
 
 def _strip_dates(text: str) -> str:
@@ -31,6 +33,10 @@ def test_emrnas_experiment_table2_table3_and_rebuild(tmp_path) -> None:
     assert "| Model | PSNR phantom | SSIM phantom | Param/M | MACs/G |" in text
     assert "| DCCNN |" in text and "| Ours (EMR-NAS) |" in text and "±" in text
     assert "## Table 3: ablations" in text and "| D | random architecture |" in text
+    assert "Images are real-valued (as EMR-NAS's cardiac data" in text
+    fold = fold_datasets(search_options("phantom", "random:rate=0.5", get_scale("emrnas", "test"), tmp_path, 0, "cpu",
+                                        False))[0]
+    assert all(float(fold[split][0].target.imag.abs().max()) == 0.0 for split in ("train", "val", "test"))
     for figure in ("genotype.png", "alpha-fold-0.png", "alpha-fold-1.png", "training-loss.png", "reconstructions.png"):
         assert (out / "figures" / figure).is_file()
     (out / "report.md").unlink()

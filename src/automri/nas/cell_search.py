@@ -120,7 +120,7 @@ def strategy_settings(options: SearchOptions) -> dict[str, Any]:
 def search_datasets(options: SearchOptions) -> dict[str, Dataset]:
     """``{"train", "weights", "arch", "val", "test"}``: the train split, its two parts cut by
     ``train_portion``, and the dataset's val and test splits."""
-    common = {"size": options.size, "mask": options.mask, "seed": options.seed}
+    common = {"size": options.size, "mask": options.mask, "seed": options.seed, "phase": options.phase}
     train = build_dataset(options.dataset, "train", **common)
     cut = int(round(options.train_portion * len(train)))
     if cut < 1 or cut >= len(train):

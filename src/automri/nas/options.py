@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ class SearchOptions:
         dataset: built-in name or path (see ``automri.data.datasets.build_dataset``).
         size: image side in pixels (64 in tests, 256 for real runs).
         mask: mask spec string (see ``automri.physics.masks.build_mask``).
+        phase: largest synthetic phase (radians) of magnitude images; ``0``: real-valued images
+            (EMR-NAS's cardiac data; its two-step data consistency assumes a real image).
         epochs: search epochs (after warm-up, for ``rir``).
         warmup_epochs: weight-only epochs with random paths before alpha updates (``rir``).
         steps: cap on steps per epoch (``None``: the whole train split).
@@ -39,6 +42,7 @@ class SearchOptions:
     dataset: str = "phantom"
     size: int = 64
     mask: str = "random:rate=0.25,center=0.08"
+    phase: float = math.pi
     epochs: int = 10
     warmup_epochs: int = 0
     steps: int | None = None

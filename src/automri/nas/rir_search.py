@@ -117,7 +117,8 @@ def _config(options: SearchOptions) -> dict[str, Any]:
 def fold_datasets(options: SearchOptions) -> list[FoldData]:
     """``[{"train", "val", "test"}]`` per fold (one entry when ``options.folds == 1``)."""
     split_mode = options.space_options.get("split_mode", "auto")
-    common = {"size": options.size, "mask": options.mask, "seed": options.seed, "split_mode": split_mode}
+    common = {"size": options.size, "mask": options.mask, "seed": options.seed, "phase": options.phase,
+              "split_mode": split_mode}
     if options.folds == 1:
         return [{s: build_dataset(options.dataset, s, **common) for s in ("train", "val", "test")}]
     return [

@@ -14,7 +14,6 @@ and in SSIM (issue 3's acceptance criterion).
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import numpy as np
 
 from automri.errors import AutoMRIError
 from automri.pipelines.experiment import (
-    EXAMPLES, REPORT, Say, command_line, finished, image, now, open_experiment, run_section, write_examples,
+    EXAMPLES, REPORT, Say, command_line, finished, image, images_sentence, now, open_experiment, run_section, write_examples,
     write_summary,
 )
 from automri.pipelines.scales import BaselinesScale, get_scale, scale_dict
@@ -154,10 +153,8 @@ def beats_classical(rows: list[dict[str, Any]]) -> dict[str, bool]:
 
 def _data_sentence(scale: dict[str, Any]) -> str:
     """How the images were simulated and augmented (from the scale recorded in ``summary.json``)."""
-    phase = scale.get("phase", math.pi)
-    images = ("Images are real-valued (the magnitude volume's k-space, as in CDDN and EMR-NAS: CDDN-TDC's two-step "
-              "data consistency assumes a real image)." if phase == 0 else
-              f"Images carry a smooth synthetic phase of up to {phase:.3g} rad.")
+    images = images_sentence(scale, "the magnitude volume's k-space, as in CDDN and EMR-NAS: CDDN-TDC's two-step "
+                                    "data consistency assumes a real image")
     augment = scale.get("augment", "none")
     training = ("Training slices are not augmented." if augment == "none" else
                 f"Training slices are augmented (`{augment}`: random flips, rotations, zooms and shifts of the image, "

@@ -23,8 +23,8 @@ import numpy as np
 
 from automri.errors import AutoMRIError
 from automri.pipelines.experiment import (
-    EXAMPLES, REPORT, Say, command_line, finished, image, link, now, open_experiment, read_json, read_jsonl,
-    run_section, write_examples, write_summary,
+    EXAMPLES, REPORT, Say, command_line, finished, image, images_sentence, link, now, open_experiment, read_json,
+    read_jsonl, run_section, write_examples, write_summary,
 )
 from automri.pipelines.scales import EMRNASScale, get_scale, scale_dict
 
@@ -41,7 +41,8 @@ def search_options(dataset: str, mask: str, scale: EMRNASScale, out: Path, seed:
 
     space = {"components": scale.components, **({} if scale.width is None else {"width": scale.width})}
     return SearchOptions(
-        space="rir", strategy="proxyless", dataset=dataset, size=scale.size, mask=mask, epochs=scale.search_epochs,
+        space="rir", strategy="proxyless", dataset=dataset, size=scale.size, mask=mask, phase=scale.phase,
+        epochs=scale.search_epochs,
         warmup_epochs=scale.warmup_epochs, steps=scale.steps, batch_size=scale.batch_size, folds=scale.folds,
         seed=seed, out=out, resume=resume, device=device, retrain_epochs=scale.retrain_epochs, space_options=space,
         strategy_options={} if scale.arch_lr is None else {"arch_lr": scale.arch_lr},
@@ -223,7 +224,9 @@ def report_sections(out: Path, summary: dict[str, Any], base: Path) -> list[tupl
     sections = [
         ("Searched architecture", f"Ensemble of the {results['folds']} folds' op probabilities: "
                                   f"`{results['display']}` (`{link(out / 'search' / 'genotype.json', base)}`). "
-                                  f"Mask `{results['mask']}`."),
+                                  f"Mask `{results['mask']}`. " + images_sentence(
+                                      summary.get("scale", {}), "as EMR-NAS's cardiac data: two-step data consistency "
+                                      "assumes a real image")),
         ("Table 2: comparison at matched size",
          _table2(results) + f"\nmean±std over {results['folds']} folds (test fold of each split), fastMRI per-volume "
                             "PSNR/SSIM of magnitudes; baselines widened to the searched network's parameter count.\n"),

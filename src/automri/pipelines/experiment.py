@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import shlex
 import sys
@@ -140,3 +141,12 @@ def run_section(summary: dict[str, Any]) -> tuple[str, str]:
                         for k, v in summary["scale"].items() if k != "name"], ["setting", "value"]),
     ]
     return "How this was produced", "\n".join(lines)
+
+
+def images_sentence(scale: dict[str, Any], real_because: str) -> str:
+    """The report's sentence on how images were simulated, from a scale's ``phase`` (radians; ``0``:
+    real-valued magnitude images, followed by ``real_because`` in parentheses)."""
+    phase = scale.get("phase", math.pi)
+    if phase == 0:
+        return f"Images are real-valued ({real_because})."
+    return f"Images carry a smooth synthetic phase of up to {phase:.3g} rad."

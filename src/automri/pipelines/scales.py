@@ -98,6 +98,8 @@ class EMRNASScale:
             parameters) and number of cascaded components (5 in the paper).
         params: parameter budget of the baselines (``None``: that of the searched network).
         arch_lr: Adam learning rate of the architecture parameters (``None``: the paper's 1e-3).
+        phase: largest synthetic phase of magnitude images (radians); ``0`` (default): real-valued
+            images like EMR-NAS's cardiac data, which its two-step data consistency assumes.
     """
 
     name: str
@@ -112,6 +114,7 @@ class EMRNASScale:
     components: int
     params: int | None = None
     arch_lr: float | None = None
+    phase: float = 0.0
 
 
 _TINY_MODELS = {
