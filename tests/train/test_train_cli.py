@@ -25,7 +25,8 @@ def _invoke(*args: str):
 def test_train_resume_evaluate(tmp_path):
     run_path = tmp_path / "run"
     common = ("--model", "unet", "--dataset", "phantom", "--size", "32", "--steps", "2", "--batch-size", "4",
-              "--params", "20000", "--val-slices", "8")  # the smallest U-Net near 20k parameters keeps the test fast
+              "--params", "20000", "--val-slices", "8", "--augment", "flip=0.5,rotate=90", "--phase", "0")
+    # the smallest U-Net near 20k parameters keeps the test fast
     result = _invoke("train", *common, "--epochs", "1", "--out", str(run_path), "--json")
     summary = json.loads(result.stdout)
     assert summary["epochs"] == 1 and summary["global_step"] == 2 and summary["model"] == "unet"
@@ -34,6 +35,8 @@ def test_train_resume_evaluate(tmp_path):
     assert config["model"]["name"] == "unet" and config["data"]["size"] == 32 and config["train"]["steps"] == 2
     assert config["train"]["lr"] == pytest.approx(1e-4)  # from configs/unet.yaml
     assert config["model"]["params"] == 20000 and config["model"]["options"]["chans"] == 2  # width_for_params
+    assert config["model"]["options"]["in_chans"] == 1 and config["train"]["loss"] == "mse_mag"  # magnitude U-Net
+    assert config["data"]["augment"] == "flip=0.5,rotate=90" and config["data"]["phase"] == 0.0
     assert summary["params"] < 40000
     for name in ("checkpoint-last.pt", "checkpoint-best.pt", "summary.json", "eval-val/metrics.json",
                  "figures/curves.png"):
