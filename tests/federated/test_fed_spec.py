@@ -40,6 +40,8 @@ def test_unknown_keys_are_named_with_the_file(tmp_path):
         ({"clients": [TINY_SPEC["clients"][0]]}, "at least 2 clients"),
         ({"size": "big"}, "size"),
         ({"clients": [dict(TINY_SPEC["clients"][0], noise=-1), TINY_SPEC["clients"][1]]}, "noise"),
+        ({"clients": [dict(TINY_SPEC["clients"][0], augment="zoom=2"), TINY_SPEC["clients"][1]]},
+         r"clients\[0\].augment: augment spec 'zoom=2'"),
     ],
 )
 def test_invalid_specs(change, message):
@@ -79,3 +81,23 @@ def test_resume_may_change_rounds_but_not_the_computation(tiny_spec):
     check_resume_compatible(saved, saved.with_changes(rounds=5), "run")
     with pytest.raises(AutoMRIError, match="option 'lr' differs"):
         check_resume_compatible(saved, saved.with_changes(lr=0.5), "run")
+
+
+def test_augmented_client_draws_new_training_samples_every_local_epoch():
+    """``augment`` in a client's spec augments its train split only, with new draws per round and epoch."""
+    import torch
+
+    from automri.federated.task import _split, draw_augmentation
+
+    spec = spec_from_dict({**TINY_SPEC, "clients": [dict(TINY_SPEC["clients"][0], augment="rotate=90"),
+                                                    TINY_SPEC["clients"][1]]}, "x.yaml")
+    client = spec.clients[0]
+    assert client.augment == "rotate=90" and spec.clients[1].augment == "none"
+    train, test = _split(client, "train", 16), _split(client, "test", 16)
+    assert train.augment is not None and test.augment is None
+    draw_augmentation(train, seed=7, epoch=0)
+    first = train[0].target
+    draw_augmentation(train, seed=7, epoch=1)
+    assert not torch.allclose(train[0].target, first)
+    draw_augmentation(train, seed=7, epoch=0)
+    assert torch.equal(train[0].target, first)

@@ -31,12 +31,13 @@ from automri.errors import AutoMRIError
 DEFAULT_SPEC = "default"
 _TOP_KEYS = {"size", "clients"}
 _CLIENT_REQUIRED = {"name", "dataset", "mask"}
-_CLIENT_OPTIONAL = {"noise", "coils", "max_slices", "seed"}
+_CLIENT_OPTIONAL = {"noise", "coils", "max_slices", "seed", "augment"}
 
 
 @dataclass(frozen=True)
 class ClientSpec:
-    """The data of one client: ``dataset`` (built-in name or path) seen through ``mask``."""
+    """The data of one client: ``dataset`` (built-in name or path) seen through ``mask``;
+    ``augment``: training augmentation of its train split (``automri.data.augment`` spec)."""
 
     name: str
     dataset: str
@@ -45,6 +46,7 @@ class ClientSpec:
     coils: int = 0
     max_slices: int | None = None
     seed: int = 0
+    augment: str = "none"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,16 @@ class FederationSpec:
 def _expect(value: Any, kind: type | tuple[type, ...], where: str, what: str) -> Any:
     if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
         raise AutoMRIError(f"{where}: expected {what}, got {value!r}")
+    return value
+
+
+def _augment(value: Any, where: str) -> str:
+    from automri.data.augment import parse_augment
+
+    try:
+        parse_augment(value)
+    except AutoMRIError as error:
+        raise AutoMRIError(f"{where}: {error}") from None
     return value
 
 
@@ -117,6 +129,7 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> FederationSpec:
                 coils=coils,
                 max_slices=max_slices,
                 seed=_expect(raw.get("seed", index), int, f"{where}.seed", "an integer"),
+                augment=_augment(raw.get("augment", "none"), f"{where}.augment"),
             )
         )
     names = [client.name for client in clients]

@@ -47,6 +47,7 @@ def _split(client: ClientSpec, split: str, size: int) -> Dataset:
     dataset = build_dataset(
         client.dataset, split=split, size=size, mask=client.mask, seed=client.seed,
         coils=client.coils, noise=client.noise, max_slices=client.max_slices,
+        augment=client.augment if split == "train" else None,
     )
     if len(dataset) == 0:
         raise AutoMRIError(f"client {client.name!r}: dataset {client.dataset!r} has no {split} slices")
@@ -179,6 +180,7 @@ def train_local(
     model.train()
     losses = []
     for epoch in range(config.local_epochs):
+        draw_augmentation(data.train, seed, epoch)
         for batch in epoch_batches(data.train, config, derive_seed(seed, epoch)):
             optimiser.zero_grad(set_to_none=True)
             data_loss = loss_fn(model(batch.kspace, batch.mask, batch.sens), batch.target)
@@ -187,6 +189,13 @@ def train_local(
             optimiser.step()
             losses.append(float(data_loss.detach()))
     return {"train-loss": float(np.mean(losses)), "local-steps": float(len(losses))}
+
+
+def draw_augmentation(train: Dataset, seed: int, epoch: int) -> None:
+    """Give the client's augmented training split (``augment`` in its spec) the draws of local
+    ``epoch`` of the round seeded ``seed``; datasets without augmentation ignore it."""
+    if hasattr(train, "set_epoch"):
+        train.set_epoch(derive_seed(seed, epoch))
 
 
 def search_local(model: nn.Module, data: ClientData, config: FedConfig, seed: int) -> dict[str, float]:
@@ -205,6 +214,7 @@ def search_local(model: nn.Module, data: ClientData, config: FedConfig, seed: in
     losses = []
     for epoch in range(config.local_epochs):
         val_batches = _cycle(data.val, config, derive_seed(seed, epoch, 1))
+        draw_augmentation(data.train, seed, epoch)
         for batch in epoch_batches(data.train, config, derive_seed(seed, epoch)):
             step = strategy.step(batch, next(val_batches))
             losses.append(step["loss"])
