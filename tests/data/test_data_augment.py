@@ -81,6 +81,22 @@ def test_augmented_dataset_draws_per_epoch_and_stays_physical():
     assert torch.equal(plain[0].kspace, build_dataset("phantom", "train", size=16, max_slices=2)[0].kspace)
 
 
+def test_set_epoch_reaches_slices_under_wrappers_and_with_augment_copies():
+    from torch.utils.data import ConcatDataset, Subset
+
+    from automri.data.datasets import set_epoch
+
+    val = build_dataset("phantom", "val", size=16, max_slices=2)
+    twin = val.with_augment(STANDARD)
+    assert val.augment is None and twin.augment is not None and twin.items == val.items
+    train = build_dataset("phantom", "train", size=16, max_slices=2, augment=STANDARD)
+    first = (train[0].target, twin[0].target)
+    set_epoch(ConcatDataset([Subset(train, [0, 1]), twin]), 3)
+    assert train.epoch == 3 and twin.epoch == 3 and val.epoch == 0
+    assert not torch.allclose(train[0].target, first[0]) and not torch.allclose(twin[0].target, first[1])
+    set_epoch(torch.utils.data.TensorDataset(torch.zeros(1)), 3)  # other datasets are left alone
+
+
 def test_phase_zero_gives_real_images():
     sample = build_dataset("phantom", "train", size=16, max_slices=1, phase=0.0)[0]
     assert float(sample.target.imag.abs().max()) == 0.0

@@ -88,6 +88,7 @@ def test_resume_continues_to_the_same_alphas(straight_run, tmp_path):
         (["--strategy", "darts1", "--beta", "0.5"], "--beta"),
         (["--train-portion", "1.5"], "--train-portion"),
         (["--folds", "3"], "--folds"),
+        (["--augment", "flip=2"], "--augment"),
     ],
 )
 def test_bad_flags_raise_one_error_naming_the_flag(tmp_path, args, flag):
@@ -107,10 +108,22 @@ def test_rir_space_dispatches_to_run_rir_search_with_its_flags(tmp_path, monkeyp
 
     monkeypatch.setattr(rir_search, "run_rir_search", fake_run_rir_search)
     args = ["search", "--space", "rir", "--dataset", "phantom", "--width", "8", "--folds", "3",
-            "--warmup-epochs", "2", "--epochs", "4", "--phase", "0", "--out", str(tmp_path / "rir"), "--json"]
+            "--warmup-epochs", "2", "--epochs", "4", "--phase", "0", "--augment", "flip=0.5", "--out", str(tmp_path / "rir"), "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     options = seen["options"]
     assert (options.space, options.strategy, options.folds, options.warmup_epochs, options.epochs) == ("rir", "proxyless", 3, 2, 4)
     assert options.space_options == {"width": 8} and options.strategy_options == {} and options.phase == 0.0
+    assert options.augment == "flip=0.5"
     assert json.loads(result.stdout)["display"] == "[O1]"
+
+
+def test_augment_reaches_the_slices_that_train_weights_and_alphas_only():
+    from automri.data.augment import STANDARD
+    from automri.nas.cell_search import search_datasets
+    from automri.nas.options import SearchOptions
+
+    data = search_datasets(SearchOptions(dataset="phantom", size=16, augment=STANDARD))
+    train = data["train"]
+    assert train.augment is not None and data["weights"].dataset is train and data["arch"].dataset is train
+    assert data["val"].augment is None and data["test"].augment is None

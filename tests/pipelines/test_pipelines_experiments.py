@@ -37,6 +37,12 @@ def test_emrnas_experiment_table2_table3_and_rebuild(tmp_path) -> None:
     fold = fold_datasets(search_options("phantom", "random:rate=0.5", get_scale("emrnas", "test"), tmp_path, 0, "cpu",
                                         False))[0]
     assert all(float(fold[split][0].target.imag.abs().max()) == 0.0 for split in ("train", "val", "test"))
+    # weights train on augmented slices; alphas and scores see the slices as they are
+    assert fold["train"].augment is not None and fold["val"].augment is None and fold["test"].augment is None
+    assert "Slices that train weights (search, retraining, baselines) are augmented (`flip=0.5," in text
+    # the baselines are their recipes' architectures at the searched size
+    assert dccnn["kwargs"]["n_cascades"] == 5 and dccnn["kwargs"]["n_convs"] == 5
+    assert f"DCCNN `nf={dccnn['kwargs']['nf']}, n_cascades=5, n_convs=5, dc=hard`" in text
     for figure in ("genotype.png", "alpha-fold-0.png", "alpha-fold-1.png", "training-loss.png", "reconstructions.png"):
         assert (out / "figures" / figure).is_file()
     (out / "report.md").unlink()

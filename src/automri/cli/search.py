@@ -110,6 +110,10 @@ def search_command(
     size: Annotated[int | None, typer.Option("--size", help="Image side in pixels (e.g. 64 for tests, 256 for real runs).")] = None,
     mask: Annotated[str | None, typer.Option("--mask", help="Mask spec, e.g. 'random:rate=0.25,center=0.08'.")] = None,
     phase: Annotated[float | None, typer.Option("--phase", help="Largest synthetic phase (radians) of magnitude images; 0 = real-valued.")] = None,
+    augment: Annotated[
+        str | None,
+        typer.Option("--augment", help="Augmentation of the slices that train weights, 'none' or e.g. 'flip=0.5,rotate=180,scale=0.15,translate=0.1'."),
+    ] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Search epochs (after the warm-up for rir).")] = None,
     warmup_epochs: Annotated[int | None, typer.Option("--warmup-epochs", help="rir: weight-only warm-up epochs.")] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Cap on steps per epoch.")] = None,
@@ -136,7 +140,7 @@ def search_command(
     Example: automri search --space cell --strategy milenas --dataset phantom --size 64 --epochs 5 --out runs/search
     """
     flags = {
-        "size": size, "mask": mask, "phase": phase, "epochs": epochs, "warmup_epochs": warmup_epochs, "steps": steps,
+        "size": size, "mask": mask, "phase": phase, "augment": augment, "epochs": epochs, "warmup_epochs": warmup_epochs, "steps": steps,
         "batch_size": batch_size, "folds": folds, "train_portion": train_portion,
         "retrain_epochs": retrain_epochs, "seed": seed, "resume": resume, "device": device,
     }

@@ -30,6 +30,7 @@ and independent of the order in which ``DataLoader`` workers request them.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import os
@@ -37,7 +38,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from automri.data.augment import Augmentation, parse_augment, warp
 from automri.data.builtin import builtin_names, open_builtin
@@ -136,6 +137,13 @@ class SliceDataset(Dataset):
         """Draw the augmentation (and fresh masks, phase, noise) of 0-based ``epoch``; no effect without ``augment``."""
         self.epoch = int(epoch)
 
+    def with_augment(self, augment: Augmentation | str | None) -> SliceDataset:
+        """The same slices with training augmentation ``augment`` (a spec, e.g. to train on a
+        validation split too); ``self`` is left as it is."""
+        twin = copy.copy(self)
+        twin.augment = parse_augment(augment) if isinstance(augment, str) else augment
+        return twin
+
     def _draw(self) -> tuple[int, ...]:
         """Extra seed parts: the epoch when augmenting (fresh draws every epoch), none otherwise."""
         return () if self.augment is None else (self.epoch,)
@@ -225,6 +233,18 @@ def _evenly(items: list[Item], limit: int | None) -> list[Item]:
         raise AutoMRIError(f"max_slices={limit}: expected a positive number")
     picks = np.unique(np.linspace(0, len(items) - 1, limit).round().astype(int))
     return [items[i] for i in picks]
+
+
+def set_epoch(dataset: Dataset, epoch: int) -> None:
+    """Give every :class:`SliceDataset` inside ``dataset`` (itself, or under ``Subset`` /
+    ``ConcatDataset`` wrappers) the augmentation draws of ``epoch``; other datasets are left alone."""
+    if isinstance(dataset, SliceDataset):
+        dataset.set_epoch(epoch)
+    elif isinstance(dataset, Subset):
+        set_epoch(dataset.dataset, epoch)
+    elif isinstance(dataset, ConcatDataset):
+        for part in dataset.datasets:
+            set_epoch(part, epoch)
 
 
 def build_dataset(

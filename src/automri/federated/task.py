@@ -19,6 +19,7 @@ from flwr.app import ArrayRecord
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from automri.data.datasets import set_epoch
 from automri.data.sample import Batch, collate
 from automri.errors import AutoMRIError
 from automri.federated.options import FedConfig
@@ -194,8 +195,7 @@ def train_local(
 def draw_augmentation(train: Dataset, seed: int, epoch: int) -> None:
     """Give the client's augmented training split (``augment`` in its spec) the draws of local
     ``epoch`` of the round seeded ``seed``; datasets without augmentation ignore it."""
-    if hasattr(train, "set_epoch"):
-        train.set_epoch(derive_seed(seed, epoch))
+    set_epoch(train, derive_seed(seed, epoch))
 
 
 def search_local(model: nn.Module, data: ClientData, config: FedConfig, seed: int) -> dict[str, float]:

@@ -118,10 +118,10 @@ def strategy_settings(options: SearchOptions) -> dict[str, Any]:
 
 
 def search_datasets(options: SearchOptions) -> dict[str, Dataset]:
-    """``{"train", "weights", "arch", "val", "test"}``: the train split, its two parts cut by
-    ``train_portion``, and the dataset's val and test splits."""
+    """``{"train", "weights", "arch", "val", "test"}``: the train split (augmented by
+    ``options.augment``), its two parts cut by ``train_portion``, and the dataset's val and test splits."""
     common = {"size": options.size, "mask": options.mask, "seed": options.seed, "phase": options.phase}
-    train = build_dataset(options.dataset, "train", **common)
+    train = build_dataset(options.dataset, "train", augment=options.augment, **common)
     cut = int(round(options.train_portion * len(train)))
     if cut < 1 or cut >= len(train):
         raise AutoMRIError(

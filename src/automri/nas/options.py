@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from automri.data.augment import parse_augment
+from automri.errors import AutoMRIError
+
 
 @dataclass
 class SearchOptions:
@@ -21,6 +24,9 @@ class SearchOptions:
         mask: mask spec string (see ``automri.physics.masks.build_mask``).
         phase: largest synthetic phase (radians) of magnitude images; ``0``: real-valued images
             (EMR-NAS's cardiac data; its two-step data consistency assumes a real image).
+        augment: augmentation of the slices that train weights (and, for ``cell``, alphas), as
+            an :mod:`automri.data.augment` spec; ``"none"`` (default) or e.g.
+            ``"flip=0.5,rotate=180,scale=0.15,translate=0.1"``. Validation and test slices never are.
         epochs: search epochs (after warm-up, for ``rir``).
         warmup_epochs: weight-only epochs with random paths before alpha updates (``rir``).
         steps: cap on steps per epoch (``None``: the whole train split).
@@ -43,6 +49,7 @@ class SearchOptions:
     size: int = 64
     mask: str = "random:rate=0.25,center=0.08"
     phase: float = math.pi
+    augment: str = "none"
     epochs: int = 10
     warmup_epochs: int = 0
     steps: int | None = None
@@ -56,3 +63,9 @@ class SearchOptions:
     retrain_epochs: int = 0
     space_options: dict[str, Any] = field(default_factory=dict)
     strategy_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:
+            parse_augment(self.augment)
+        except AutoMRIError as error:
+            raise AutoMRIError(f"--augment: {error}") from None

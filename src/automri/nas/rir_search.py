@@ -32,6 +32,7 @@ import numpy as np
 from torch import nn
 from torch.utils.data import ConcatDataset, Dataset
 
+from automri.config import builtin_config
 from automri.data.datasets import build_dataset
 from automri.errors import AutoMRIError
 from automri.eval.figures import alpha_trajectories, genotype_diagram_rir
@@ -115,15 +116,16 @@ def _config(options: SearchOptions) -> dict[str, Any]:
 
 # --- data --------------------------------------------------------------------------------------
 def fold_datasets(options: SearchOptions) -> list[FoldData]:
-    """``[{"train", "val", "test"}]`` per fold (one entry when ``options.folds == 1``)."""
+    """``[{"train", "val", "test"}]`` per fold (one entry when ``options.folds == 1``); the train
+    split is augmented by ``options.augment``."""
     split_mode = options.space_options.get("split_mode", "auto")
     common = {"size": options.size, "mask": options.mask, "seed": options.seed, "phase": options.phase,
               "split_mode": split_mode}
-    if options.folds == 1:
-        return [{s: build_dataset(options.dataset, s, **common) for s in ("train", "val", "test")}]
+    folds = [{}] if options.folds == 1 else [{"fold": k, "folds": options.folds} for k in range(options.folds)]
     return [
-        {s: build_dataset(options.dataset, s, fold=k, folds=options.folds, **common) for s in ("train", "val", "test")}
-        for k in range(options.folds)
+        {s: build_dataset(options.dataset, s, augment=options.augment if s == "train" else None, **fold, **common)
+         for s in ("train", "val", "test")}
+        for fold in folds
     ]
 
 
@@ -227,8 +229,8 @@ def train_and_test(
     options: SearchOptions, make_model: Callable[[], nn.Module], data: FoldData, path: Path, seed: int,
     figures: bool = True,
 ) -> dict[str, float]:
-    """Train ``make_model()`` from scratch on train+val (Adam 1e-3, weight decay 1e-7, cosine, l2
-    loss) for ``options.retrain_epochs`` in run dir ``path``; return its test ``{"psnr", "ssim", "nmse"}``
+    """Train ``make_model()`` from scratch on train+val, both augmented by ``options.augment`` (Adam
+    1e-3, weight decay 1e-7, cosine, l2 loss) for ``options.retrain_epochs`` in run dir ``path``; return its test ``{"psnr", "ssim", "nmse"}``
     (fastMRI per-volume means; per-slice scores and, with ``figures``, a panel go to ``path/test``).
     A resumed run whose ``test.json`` exists is not trained or tested again."""
     if options.resume and (path / "test.json").is_file():
@@ -236,7 +238,7 @@ def train_and_test(
     run = _run_dir(path, options.resume)
     seed_everything(seed)
     model = make_model()
-    train_set = ConcatDataset([data["train"], data["val"]])
+    train_set = ConcatDataset([data["train"], data["val"].with_augment(options.augment)])
     stepper = SupervisedStepper(
         model,
         build_loss(options.strategy_options.get("loss", "mse")),
@@ -394,12 +396,21 @@ def run_ablations(
     return results
 
 
+def recipe_options(name: str) -> dict[str, Any]:
+    """The model options of ``name``'s shipped recipe (``automri/configs/<name>.yaml``) without its
+    width, which a parameter budget chooses (e.g. the U-Net's 4 pools on magnitudes, no ``chans``)."""
+    options = dict(builtin_config(name).model.options)
+    options.pop(width_kwarg(name), None)
+    return options
+
+
 def run_baselines(
     options: SearchOptions, names: Sequence[str], params: int | None = None, *, figures: bool = True
 ) -> dict[str, Any]:
-    """Train and test baselines (``unet``, ``dccnn``, ``rdn``, ``cddn_tdc``) on the same folds at a
-    matched parameter count (``params``; default that of the ensemble genotype in
-    ``options.out/genotype.json`` or, without one, of the paper's 0.33M); writes ``baselines.json``."""
+    """Train and test baselines (``unet``, ``dccnn``, ``rdn``, ``cddn_tdc``) on the same folds, each
+    with its recipe's architecture (:func:`recipe_options`) at the width matching a parameter count
+    (``params``; default that of the ensemble genotype in ``options.out/genotype.json`` or, without
+    one, of the paper's 0.33M); writes ``baselines.json``."""
     if options.retrain_epochs < 1:
         raise AutoMRIError("--retrain-epochs: baselines need at least 1 training epoch")
     out = Path(options.out)
@@ -413,8 +424,8 @@ def run_baselines(
     folds = fold_datasets(options)
     results: dict[str, Any] = {}
     for name in names:
-        width = width_for_params(name, params)
-        kwargs = {width_kwarg(name): width}
+        fixed = recipe_options(name)
+        kwargs = {width_kwarg(name): width_for_params(name, params, **fixed), **fixed}
         scores = [
             train_and_test(
                 options, lambda kw=kwargs: build_model(name, **kw), data, out / "baselines" / name / f"fold-{k}",

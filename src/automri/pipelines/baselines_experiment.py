@@ -22,8 +22,8 @@ import numpy as np
 
 from automri.errors import AutoMRIError
 from automri.pipelines.experiment import (
-    EXAMPLES, REPORT, Say, command_line, finished, image, images_sentence, now, open_experiment, run_section, write_examples,
-    write_summary,
+    EXAMPLES, REPORT, Say, augment_sentence, command_line, finished, image, images_sentence, now, open_experiment,
+    run_section, write_examples, write_summary,
 )
 from automri.pipelines.scales import BaselinesScale, get_scale, scale_dict
 
@@ -155,11 +155,7 @@ def _data_sentence(scale: dict[str, Any]) -> str:
     """How the images were simulated and augmented (from the scale recorded in ``summary.json``)."""
     images = images_sentence(scale, "the magnitude volume's k-space, as in CDDN and EMR-NAS: CDDN-TDC's two-step "
                                     "data consistency assumes a real image")
-    augment = scale.get("augment", "none")
-    training = ("Training slices are not augmented." if augment == "none" else
-                f"Training slices are augmented (`{augment}`: random flips, rotations, zooms and shifts of the image, "
-                "k-space simulated afterwards) with a fresh mask every epoch; validation and test slices are not.")
-    return f"{images} {training}"
+    return f"{images} {augment_sentence(scale)}"
 
 
 def _table(rows: list[dict[str, Any]]) -> str:

@@ -23,8 +23,8 @@ import numpy as np
 
 from automri.errors import AutoMRIError
 from automri.pipelines.experiment import (
-    EXAMPLES, REPORT, Say, command_line, finished, image, images_sentence, link, now, open_experiment, read_json,
-    read_jsonl, run_section, write_examples, write_summary,
+    EXAMPLES, REPORT, Say, augment_sentence, command_line, finished, image, images_sentence, link, now,
+    open_experiment, read_json, read_jsonl, run_section, write_examples, write_summary,
 )
 from automri.pipelines.scales import EMRNASScale, get_scale, scale_dict
 
@@ -42,7 +42,7 @@ def search_options(dataset: str, mask: str, scale: EMRNASScale, out: Path, seed:
     space = {"components": scale.components, **({} if scale.width is None else {"width": scale.width})}
     return SearchOptions(
         space="rir", strategy="proxyless", dataset=dataset, size=scale.size, mask=mask, phase=scale.phase,
-        epochs=scale.search_epochs,
+        augment=scale.augment, epochs=scale.search_epochs,
         warmup_epochs=scale.warmup_epochs, steps=scale.steps, batch_size=scale.batch_size, folds=scale.folds,
         seed=seed, out=out, resume=resume, device=device, retrain_epochs=scale.retrain_epochs, space_options=space,
         strategy_options={} if scale.arch_lr is None else {"arch_lr": scale.arch_lr},
@@ -137,8 +137,8 @@ def run_emrnas_experiment(
         for name in baselines:
             entry = found[name]
             model = build_model(name, **entry["kwargs"])
-            rows.append({"model": name, "params": entry["params"], "macs": _macs(model, scale.size),
-                         "folds": entry["folds"], "test": entry["test"]})
+            rows.append({"model": name, "kwargs": entry["kwargs"], "params": entry["params"],
+                         "macs": _macs(model, scale.size), "folds": entry["folds"], "test": entry["test"]})
             trained[name] = (model, options.out / "baselines" / name / "fold-0")
     say("emrnas: reconstructions of the first test slice")
     save_examples(options, trained, out / EXAMPLES)
@@ -170,6 +170,13 @@ def _table2(results: dict[str, Any]) -> str:
              "MACs/G": f"{r['macs'] / 1e9:.4g}"}
             for r in [*results["rows"][1:], results["rows"][0]]]  # the paper lists "Ours" last
     return markdown_table(rows)
+
+
+def _baseline_settings(rows: list[dict[str, Any]]) -> str:
+    """``": UNet `chans=5, ...`; ..."`` from the baselines' builder options (empty without them)."""
+    settings = [f"{LABELS[r['model']]} `{', '.join(f'{k}={v}' for k, v in r['kwargs'].items())}`"
+                for r in rows if r.get("kwargs")]
+    return ": " + "; ".join(settings) if settings else ""
 
 
 def _table3(ablations: dict[str, Any]) -> str:
@@ -226,10 +233,14 @@ def report_sections(out: Path, summary: dict[str, Any], base: Path) -> list[tupl
                                   f"`{results['display']}` (`{link(out / 'search' / 'genotype.json', base)}`). "
                                   f"Mask `{results['mask']}`. " + images_sentence(
                                       summary.get("scale", {}), "as EMR-NAS's cardiac data: two-step data consistency "
-                                      "assumes a real image")),
+                                      "assumes a real image") + " " + augment_sentence(
+                                      summary.get("scale", {}), "Slices that train weights (search, retraining, "
+                                      "baselines)", "the alpha updates' S_val and the test slices")),
         ("Table 2: comparison at matched size",
          _table2(results) + f"\nmean±std over {results['folds']} folds (test fold of each split), fastMRI per-volume "
-                            "PSNR/SSIM of magnitudes; baselines widened to the searched network's parameter count.\n"),
+                            "PSNR/SSIM of magnitudes; baselines are their recipes' architectures "
+                            "(`automri/configs/<model>.yaml`) widened to the searched network's parameter count"
+                            + _baseline_settings(results["rows"][1:]) + ".\n"),
     ]
     if results.get("ablations"):
         sections.append(("Table 3: ablations", _table3(results["ablations"])))

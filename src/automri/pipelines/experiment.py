@@ -150,3 +150,14 @@ def images_sentence(scale: dict[str, Any], real_because: str) -> str:
     if phase == 0:
         return f"Images are real-valued ({real_because})."
     return f"Images carry a smooth synthetic phase of up to {phase:.3g} rad."
+
+
+def augment_sentence(scale: dict[str, Any], trained: str = "Training slices",
+                     scored: str = "validation and test slices") -> str:
+    """The report's sentence on training augmentation, from a scale's ``augment`` spec: whether the
+    ``trained`` slices were augmented and that the ``scored`` ones were not."""
+    augment = scale.get("augment", "none")
+    if augment == "none":
+        return f"{trained} are not augmented."
+    return (f"{trained} are augmented (`{augment}`: random flips, rotations, zooms and shifts of the image, "
+            f"k-space simulated afterwards) with a fresh mask every epoch; {scored} are not.")

@@ -100,6 +100,8 @@ class EMRNASScale:
         arch_lr: Adam learning rate of the architecture parameters (``None``: the paper's 1e-3).
         phase: largest synthetic phase of magnitude images (radians); ``0`` (default): real-valued
             images like EMR-NAS's cardiac data, which its two-step data consistency assumes.
+        augment: augmentation of the slices that train weights (search, retraining, baselines), an
+            ``automri.data.augment`` spec; the paper scale trains on whole datasets without it.
     """
 
     name: str
@@ -115,6 +117,7 @@ class EMRNASScale:
     params: int | None = None
     arch_lr: float | None = None
     phase: float = 0.0
+    augment: str = STANDARD
 
 
 _TINY_MODELS = {
@@ -196,7 +199,7 @@ EMRNAS: dict[str, EMRNASScale] = {
     "small": EMRNASScale("small", size=64, folds=3, batch_size=4, steps=20, warmup_epochs=5, search_epochs=5,
                          retrain_epochs=10, width=16, components=5),
     "paper": EMRNASScale("paper", size=256, folds=3, batch_size=8, steps=None, warmup_epochs=50, search_epochs=50,
-                         retrain_epochs=50, width=None, components=5),
+                         retrain_epochs=50, width=None, components=5, augment="none"),
 }
 
 SCALES: dict[str, dict[str, Any]] = {"baselines": BASELINES, "fedautomri": FEDAUTOMRI, "emrnas": EMRNAS}

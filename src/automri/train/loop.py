@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from automri.data.datasets import set_epoch
 from automri.data.sample import Batch, collate
 from automri.errors import AutoMRIError
 from automri.train.checkpoint import load_checkpoint, save_checkpoint
@@ -287,8 +288,7 @@ def run_loop(
         with make_progress(disable=not progress) as bar, _InterruptFlag() as interrupt:
             for epoch in range(state.epoch, epochs):
                 batches = epoch_batches(len(train_set), batch_size, seed, epoch, max_steps)
-                if hasattr(train_set, "set_epoch"):  # per-epoch augmentation draws (data.augment)
-                    train_set.set_epoch(epoch)
+                set_epoch(train_set, epoch)  # per-epoch augmentation draws (data.augment)
                 loader = DataLoader(
                     train_set,
                     batch_sampler=batches[state.step_in_epoch :],
