@@ -1,4 +1,4 @@
-"""Metrics equal scikit-image under the fastMRI (per-volume) and per-slice conventions."""
+"""Metrics equal scikit-image under the fastMRI (per-volume), per-slice and Calgary-Campinas conventions."""
 
 import numpy as np
 import pytest
@@ -7,6 +7,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from automri.errors import AutoMRIError
 from automri.eval.metrics import (
+    cc359_metrics,
     evaluate_volumes,
     nmse,
     psnr_per_slice,
@@ -49,6 +50,28 @@ def test_per_slice_convention_equals_skimage_with_slice_max():
     gt = np.stack([np.full((16, 16), 1.0), np.full((16, 16), 4.0)]) + np.eye(16)
     pred = gt + 0.1
     assert psnr_per_slice(gt, pred).mean() != pytest.approx(psnr_volume(gt, pred), abs=1e-3)
+
+
+def test_cc359_convention_equals_skimage_on_slices_normalised_by_their_max():
+    for gt, pred in _volumes(3):
+        psnr, ssim = [], []
+        for g, p in zip(gt, pred):
+            g, p = g / g.max(), p / g.max()  # DIRECT divides both by the target slice's max
+            span = max(g.max(), p.max()) - min(g.min(), p.min())
+            psnr.append(peak_signal_noise_ratio(g, p, data_range=span))
+            ssim.append(structural_similarity(g, p, data_range=span))
+        scores = cc359_metrics(gt, pred)
+        assert scores["psnr"] == pytest.approx(np.mean(psnr), abs=1e-4)
+        assert scores["ssim"] == pytest.approx(np.mean(ssim), abs=1e-4)
+    # per-slice normalisation: rescaling one slice of both images changes nothing, unlike fastMRI's volume max
+    gt, pred = _volumes(3)[0]
+    scaled_gt, scaled_pred = gt.copy(), pred.copy()
+    scaled_gt[0] *= 10.0
+    scaled_pred[0] *= 10.0
+    assert cc359_metrics(scaled_gt, scaled_pred) == pytest.approx(cc359_metrics(gt, pred))
+    assert psnr_volume(scaled_gt, scaled_pred) != pytest.approx(psnr_volume(gt, pred), abs=1e-3)
+    with pytest.raises(AutoMRIError, match="all zero"):
+        cc359_metrics(np.zeros((1, 8, 8)), np.ones((1, 8, 8)))
 
 
 def test_nmse_by_hand():

@@ -9,7 +9,7 @@ import pytest
 
 from automri.cli import main
 from automri.errors import AutoMRIError
-from automri.eval.metrics import volume_metrics
+from automri.eval.metrics import cc359_metrics, volume_metrics
 from automri.eval.score import center_crop, score_directory
 
 
@@ -105,3 +105,20 @@ def test_cli_missing_prediction_key_exits_2(folders, monkeypatch, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "file1000.h5" in err and "'reconstruction'" in err
+
+
+def test_cc359_convention_through_the_cli(folders, monkeypatch, capsys):
+    targets, predictions, expected = folders
+    args = ["--targets", str(targets), "--predictions", str(predictions), "--convention", "cc359"]
+    assert _run_main(monkeypatch, *args, "--json") == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["convention"] == "cc359"
+    with h5py.File(targets / "file1000.h5") as t, h5py.File(predictions / "file1000.h5") as p:
+        wanted = cc359_metrics(t["reconstruction_rss"][()], p["reconstruction"][:, 4:36, 3:33])
+    assert payload["volumes"]["file1000.h5"] == pytest.approx(wanted)
+    assert payload["volumes"]["file1000.h5"]["psnr"] != pytest.approx(expected["file1000.h5"]["psnr"], abs=1e-3)
+    assert _run_main(monkeypatch, *args) == 0
+    assert "Calgary-Campinas" in capsys.readouterr().out
+    assert _run_main(monkeypatch, *args[:-1], "direct") == 2
+    with pytest.raises(AutoMRIError, match="--convention"):
+        score_directory(targets, predictions, convention="direct")

@@ -21,14 +21,20 @@ class TargetKey(str, Enum):
     reconstruction_esc = "reconstruction_esc"
 
 
+class Convention(str, Enum):
+    fastmri = "fastmri"
+    cc359 = "cc359"
+
+
 _FORMATS = {"psnr": ".2f", "ssim": ".4f", "nmse": ".3g"}
+_TITLES = {"fastmri": "fastMRI-convention", "cc359": "Calgary-Campinas-convention (DIRECT)"}
 
 
 def _table(result: ScoreResult) -> Table:
     keys = sorted(set(result.keys.values()))
     summary = result.summary
     table = Table(
-        title=f"fastMRI-convention scores, target key {', '.join(keys)}",
+        title=f"{_TITLES[result.convention]} scores, target key {', '.join(keys)}",
         caption=f"mean ± std over {summary['psnr'].n} volumes",
     )
     table.add_column("volume")
@@ -55,14 +61,19 @@ def score(
     ),
     key: TargetKey = typer.Option(TargetKey.auto, "--key", help="Target key; auto: reconstruction_esc, else _rss."),
     crop: bool = typer.Option(True, "--crop/--no-crop", help="Centre-crop predictions to the target size."),
+    convention: Convention = typer.Option(
+        Convention.fastmri, "--convention",
+        help="fastmri: per volume, data range = volume max; cc359: DIRECT's Calgary-Campinas (per slice, normalised).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Write machine-readable JSON to stdout."),
 ) -> None:
-    """Score reconstructions like fastMRI's evaluate.py: PSNR, SSIM, NMSE per volume, mean ± std.
+    """Score reconstructions like fastMRI's evaluate.py: PSNR, SSIM, NMSE per volume, mean ± std
+    (or, with --convention cc359, like DIRECT's Calgary-Campinas challenge metrics).
 
     Example: automri score --targets data/knee_val --predictions runs/unet/recons --json
     """
     if as_json:
-        result = score_directory(targets, predictions, key=key.value, crop=crop)
+        result = score_directory(targets, predictions, key=key.value, crop=crop, convention=convention.value)
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
     console = Console()
@@ -70,7 +81,8 @@ def score(
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("scoring volumes", total=total)
         result = score_directory(
-            targets, predictions, key=key.value, crop=crop, on_volume=lambda _: progress.advance(task)
+            targets, predictions, key=key.value, crop=crop, on_volume=lambda _: progress.advance(task),
+            convention=convention.value,
         )
     console.print(_table(result))
 

@@ -8,6 +8,11 @@ NMSE is ``||gt - pred||^2 / ||gt||^2`` over the volume.
 *Per-slice convention* (FedAutoMRI / GAutoMRI ``util/metric.py``): every slice is scored on its own
 with ``data_range = gt_slice.max()`` and the scores are averaged over slices.
 
+*Calgary-Campinas convention* (DIRECT ``direct/functionals/challenges.py``, CC-359 challenge): every
+slice of target and prediction is divided by the target slice's max, then scored with
+``data_range = max(gt.max, pred.max) - min(gt.min, pred.min)`` of that slice; the volume's score is
+the mean over its slices (:func:`cc359_metrics`).
+
 SSIM everywhere is scikit-image's ``structural_similarity`` with its defaults (7x7 uniform window,
 K1 = 0.01, K2 = 0.03, sample covariance ``N / (N - 1)`` with N = 49, mean over the valid region
 that skips 3 pixels at each border), computed by one vectorised torch implementation,
@@ -155,6 +160,26 @@ def nmse_per_slice(gt: ArrayLike, pred: ArrayLike) -> np.ndarray:
 def slice_metrics(gt: ArrayLike, pred: ArrayLike) -> dict[str, np.ndarray]:
     """Per-slice-convention ``{"psnr", "ssim", "nmse"}``, each ``[S]``, for a volume ``[S, H, W]``."""
     return {"psnr": psnr_per_slice(gt, pred), "ssim": ssim_per_slice(gt, pred), "nmse": nmse_per_slice(gt, pred)}
+
+
+def cc359_metrics(gt: ArrayLike, pred: ArrayLike) -> dict[str, float]:
+    """Calgary-Campinas-convention ``{"psnr", "ssim", "nmse"}`` of one volume ``[S, H, W]``: slices
+    normalised by their target max, per-slice data range spanning both images, mean over slices
+    (NMSE, which the challenge does not define, is the mean per-slice NMSE)."""
+    gt_np, pred_np = _pair(gt, pred, 3)
+    peak = gt_np.max(axis=(1, 2), keepdims=True)
+    if np.any(peak <= 0):
+        raise AutoMRIError("Calgary-Campinas metrics: a target slice is all zero (it cannot be normalised)")
+    gt_np, pred_np = gt_np / peak, pred_np / peak
+    data_range = (np.maximum(gt_np.max(axis=(1, 2)), pred_np.max(axis=(1, 2)))
+                  - np.minimum(gt_np.min(axis=(1, 2)), pred_np.min(axis=(1, 2))))
+    psnr = [peak_signal_noise_ratio(g, p, data_range=r) for g, p, r in zip(gt_np, pred_np, data_range, strict=True)]
+    return {"psnr": float(np.mean(psnr)), "ssim": float(_ssim_slices(gt_np, pred_np, data_range).mean()),
+            "nmse": float(nmse_per_slice(gt_np, pred_np).mean())}
+
+
+VOLUME_CONVENTIONS = {"fastmri": volume_metrics, "cc359": cc359_metrics}
+"""Per-volume scorers by convention name (``automri score --convention``)."""
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 For every target ``.h5`` file in a folder (key ``reconstruction_esc`` or ``reconstruction_rss``,
 magnitude ``[S, H, W]``), the prediction file with the same name (key ``reconstruction``) is
 centre-cropped to the target's ``[H, W]`` and scored per volume in the fastMRI convention
-(:func:`automri.eval.metrics.volume_metrics`); the summary is the mean and std over volumes.
-(fastMRI also crops the target to ``(W, W)``, a no-op for its 320x320 targets.)
+(:func:`automri.eval.metrics.volume_metrics`) or, with ``convention="cc359"``, in DIRECT's
+Calgary-Campinas one (:func:`automri.eval.metrics.cc359_metrics`); the summary is the mean and std
+over volumes. (fastMRI also crops the target to ``(W, W)``, a no-op for its 320x320 targets.)
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from automri.data.resize import centre_crop
 from automri.errors import AutoMRIError
-from automri.eval.metrics import Summary, summarise, volume_metrics
+from automri.eval.metrics import VOLUME_CONVENTIONS, Summary, summarise
 
 TARGET_KEYS = ("reconstruction_esc", "reconstruction_rss")
 """Target keys that ``key="auto"`` tries, in this order (single-coil files hold both; fastMRI's
@@ -29,18 +30,20 @@ PREDICTION_KEY = "reconstruction"
 
 @dataclass
 class ScoreResult:
-    """Per-volume fastMRI metrics by file name, the key used for each target, and their summary."""
+    """Per-volume metrics by file name, the key used for each target, the convention, and their summary."""
 
     volumes: dict[str, dict[str, float]]
     keys: dict[str, str]
+    convention: str = "fastmri"
 
     @property
     def summary(self) -> dict[str, Summary]:
         return summarise(self.volumes.values())
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict ``{"volumes", "keys", "summary": {metric: {"mean", "std", "n"}}}``."""
+        """JSON-ready dict ``{"convention", "volumes", "keys", "summary": {metric: {"mean", "std", "n"}}}``."""
         return {
+            "convention": self.convention,
             "volumes": self.volumes,
             "keys": self.keys,
             "summary": {name: {"mean": s.mean, "std": s.std, "n": s.n} for name, s in self.summary.items()},
@@ -81,9 +84,10 @@ def _target_key(path: Path, key: str) -> str:
 
 
 def score_volume(
-    target_path: Path, prediction_path: Path, key: str = "auto", crop: bool = True
+    target_path: Path, prediction_path: Path, key: str = "auto", crop: bool = True, convention: str = "fastmri"
 ) -> tuple[str, dict[str, float]]:
-    """Score one prediction file against one target file; returns ``(target_key, metrics)``."""
+    """Score one prediction file against one target file in ``convention`` (``fastmri`` or
+    ``cc359``); returns ``(target_key, metrics)``."""
     if not prediction_path.is_file():
         raise AutoMRIError(f"{prediction_path}: prediction file missing for target {target_path.name}")
     target_key = _target_key(target_path, key)
@@ -101,7 +105,7 @@ def score_volume(
             f"{prediction_path}: key {PREDICTION_KEY!r} has shape {prediction.shape}, target key "
             f"{target_key!r} has {target.shape} (use --crop to centre-crop the prediction)"
         )
-    return target_key, volume_metrics(target, prediction)
+    return target_key, VOLUME_CONVENTIONS[convention](target, prediction)
 
 
 def score_directory(
@@ -110,13 +114,17 @@ def score_directory(
     key: str = "auto",
     crop: bool = True,
     on_volume: Callable[[str], None] | None = None,
+    convention: str = "fastmri",
 ) -> ScoreResult:
     """Score every ``*.h5`` target in ``targets`` against the same-named file in ``predictions``.
 
     ``key``: ``"auto"`` (``reconstruction_esc`` if present, else ``reconstruction_rss``) or an
     explicit target key. ``crop``: centre-crop predictions to the target size (else shapes must
-    match). ``on_volume(name)`` is called after each volume (progress display).
+    match). ``on_volume(name)`` is called after each volume (progress display). ``convention``:
+    ``fastmri`` (per volume, data range the volume max) or ``cc359`` (DIRECT's Calgary-Campinas).
     """
+    if convention not in VOLUME_CONVENTIONS:
+        raise AutoMRIError(f"--convention {convention!r}: expected one of {', '.join(VOLUME_CONVENTIONS)}")
     targets, predictions = Path(targets), Path(predictions)
     for folder, flag in ((targets, "--targets"), (predictions, "--predictions")):
         if not folder.is_dir():
@@ -129,8 +137,8 @@ def score_directory(
     volumes, keys = {}, {}
     for target_path in target_files:
         keys[target_path.name], volumes[target_path.name] = score_volume(
-            target_path, predictions / target_path.name, key=key, crop=crop
+            target_path, predictions / target_path.name, key=key, crop=crop, convention=convention
         )
         if on_volume is not None:
             on_volume(target_path.name)
-    return ScoreResult(volumes=volumes, keys=keys)
+    return ScoreResult(volumes=volumes, keys=keys, convention=convention)
