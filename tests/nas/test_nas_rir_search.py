@@ -96,3 +96,19 @@ def test_derivation_rules_of_the_ablations() -> None:
     assert random_a == derive_ops("random", searches, space, 7) and len(random_a[0]) == 3
     with pytest.raises(AutoMRIError, match="derivation"):
         derive_ops("vote", searches, space, 0)
+
+
+def test_baselines_are_recipes_at_the_budget_with_scale_overrides(tmp_path) -> None:
+    from automri.nas.rir_search import recipe_options, run_baselines
+
+    assert recipe_options("unet") == {"num_pool_layers": 4, "drop_prob": 0.0, "in_chans": 1}  # no width
+    options = tiny_options(tmp_path / "b", folds=1, size=32, augment="flip=0.5")  # 4 pools need 32 px
+    results = run_baselines(options, ["unet"], params=30_000, model_options={"unet": {"residual": True}}, figures=False)
+    kwargs = results["unet"]["kwargs"]
+    assert kwargs["residual"] is True and kwargs["in_chans"] == 1 and kwargs["num_pool_layers"] == 4
+    assert abs(results["unet"]["params"] - 30_000) < 15_000 and "psnr" in results["unet"]["folds"][0]
+
+
+def test_bad_augment_names_the_flag() -> None:
+    with pytest.raises(AutoMRIError, match="--augment"):
+        SearchOptions(augment="spin=3")

@@ -24,14 +24,16 @@ def _strip_dates(text: str) -> str:
 def test_emrnas_experiment_table2_table3_and_rebuild(tmp_path) -> None:
     out = tmp_path / "emrnas"
     results = run_emrnas_experiment(out, "phantom", "test", baselines=("dccnn",), ablations=("D",), device="cpu")
-    ours, dccnn = results["rows"]
-    assert ours["model"] == "ours" and dccnn["model"] == "dccnn"
+    ours, zero_filled, dccnn = results["rows"]
+    assert ours["model"] == "ours" and zero_filled["model"] == "zero_filled" and dccnn["model"] == "dccnn"
+    assert zero_filled["params"] == 0 and len(zero_filled["folds"]) == 2  # tested, not trained
+    assert not (out / "search" / "baselines" / "zero_filled" / "fold-0" / "checkpoint-last.pt").exists()
     assert ours["params"] == sum(p.numel() for p in RIRNet.from_genotype(results["genotype"]).parameters())
     assert abs(dccnn["params"] - ours["params"]) / ours["params"] < 0.5  # widened to the searched size
     assert len(ours["folds"]) == 2 and ours["macs"] > 0
     text = (out / "report.md").read_text()
     assert "| Model | PSNR phantom | SSIM phantom | Param/M | MACs/G |" in text
-    assert "| DCCNN |" in text and "| Ours (EMR-NAS) |" in text and "±" in text
+    assert "| DCCNN |" in text and "| Ours (EMR-NAS) |" in text and "| Zero-filled |" in text and "±" in text
     assert "## Table 3: ablations" in text and "| D | random architecture |" in text
     assert "Images are real-valued (as EMR-NAS's cardiac data" in text
     fold = fold_datasets(search_options("phantom", "random:rate=0.5", get_scale("emrnas", "test"), tmp_path, 0, "cpu",

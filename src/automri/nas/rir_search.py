@@ -230,15 +230,30 @@ def train_and_test(
     figures: bool = True,
 ) -> dict[str, float]:
     """Train ``make_model()`` from scratch on train+val, both augmented by ``options.augment`` (Adam
-    1e-3, weight decay 1e-7, cosine, l2 loss) for ``options.retrain_epochs`` in run dir ``path``; return its test ``{"psnr", "ssim", "nmse"}``
-    (fastMRI per-volume means; per-slice scores and, with ``figures``, a panel go to ``path/test``).
-    A resumed run whose ``test.json`` exists is not trained or tested again."""
+    1e-3, weight decay 1e-7, cosine, l2 loss) for ``options.retrain_epochs`` in run dir ``path``;
+    return its test ``{"psnr", "ssim", "nmse"}`` (fastMRI per-volume means; per-slice scores and,
+    with ``figures``, a panel go to ``path/test``). A model without trainable parameters (the
+    zero-filled reference) is only tested. A resumed run whose ``test.json`` exists is not trained
+    or tested again."""
     if options.resume and (path / "test.json").is_file():
         return json.loads((path / "test.json").read_text(encoding="utf-8"))
     run = _run_dir(path, options.resume)
     seed_everything(seed)
     model = make_model()
-    train_set = ConcatDataset([data["train"], data["val"].with_augment(options.augment)])
+    if count_parameters(model) > 0:
+        model = _train(options, model, ConcatDataset([data["train"], data["val"].with_augment(options.augment)]),
+                       run, seed)
+    scores = evaluate_model(
+        model, data["test"], batch_size=options.batch_size, device=options.device,
+        out=run.path / "test", panels=1 if figures else 0, progress=False,
+    )
+    test = {name: float(scores[name]) for name in ("psnr", "ssim", "nmse")}
+    run.write_json("test.json", test)
+    return test
+
+
+def _train(options: SearchOptions, model: nn.Module, train_set: Dataset, run: RunDir, seed: int) -> nn.Module:
+    """The retraining recipe of :func:`train_and_test`; returns the trained model."""
     stepper = SupervisedStepper(
         model,
         build_loss(options.strategy_options.get("loss", "mse")),
@@ -262,13 +277,7 @@ def train_and_test(
         device=options.device,
         progress=False,
     )
-    scores = evaluate_model(
-        stepper.model, data["test"], batch_size=options.batch_size, device=stepper.device,
-        out=run.path / "test", panels=1 if figures else 0, progress=False,
-    )
-    test = {name: float(scores[name]) for name in ("psnr", "ssim", "nmse")}
-    run.write_json("test.json", test)
-    return test
+    return stepper.model
 
 
 def fold_summary(scores: Sequence[dict[str, float]]) -> dict[str, Any]:
@@ -405,12 +414,14 @@ def recipe_options(name: str) -> dict[str, Any]:
 
 
 def run_baselines(
-    options: SearchOptions, names: Sequence[str], params: int | None = None, *, figures: bool = True
+    options: SearchOptions, names: Sequence[str], params: int | None = None,
+    model_options: dict[str, dict[str, Any]] | None = None, *, figures: bool = True,
 ) -> dict[str, Any]:
     """Train and test baselines (``unet``, ``dccnn``, ``rdn``, ``cddn_tdc``) on the same folds, each
-    with its recipe's architecture (:func:`recipe_options`) at the width matching a parameter count
-    (``params``; default that of the ensemble genotype in ``options.out/genotype.json`` or, without
-    one, of the paper's 0.33M); writes ``baselines.json``."""
+    with its recipe's architecture (:func:`recipe_options`, updated by ``model_options[name]``) at
+    the width matching a parameter count (``params``; default that of the ensemble genotype in
+    ``options.out/genotype.json`` or, without one, of the paper's 0.33M); a model without a width
+    (``zero_filled``) is tested as it is. Writes ``baselines.json``."""
     if options.retrain_epochs < 1:
         raise AutoMRIError("--retrain-epochs: baselines need at least 1 training epoch")
     out = Path(options.out)
@@ -424,8 +435,9 @@ def run_baselines(
     folds = fold_datasets(options)
     results: dict[str, Any] = {}
     for name in names:
-        fixed = recipe_options(name)
-        kwargs = {width_kwarg(name): width_for_params(name, params, **fixed), **fixed}
+        fixed = {**recipe_options(name), **(model_options or {}).get(name, {})}
+        width_arg = width_kwarg(name)
+        kwargs = fixed if width_arg is None else {width_arg: width_for_params(name, params, **fixed), **fixed}
         scores = [
             train_and_test(
                 options, lambda kw=kwargs: build_model(name, **kw), data, out / "baselines" / name / f"fold-{k}",

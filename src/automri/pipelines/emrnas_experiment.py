@@ -5,8 +5,9 @@ Sub-runs of ``OUT``:
 ``search/``                 :func:`automri.nas.rir_search.run_rir_search`: per fold a ProxylessNAS
                             search (``fold-k/search/alpha.jsonl``) and the retrained ensemble
                             architecture (``fold-k/retrain/``), ``genotype.json``, ``summary.json``
-``search/baselines/``       :func:`automri.nas.rir_search.run_baselines`: U-Net, DC-CNN, RDN and
-                            CDDN-TDC at the searched network's parameter count, same folds
+``search/baselines/``       :func:`automri.nas.rir_search.run_baselines`: the zero-filled reference,
+                            and U-Net, DC-CNN, RDN and CDDN-TDC at the searched network's parameter
+                            count (their recipes, with the scale's ``model_options``), same folds
 ``ablations/``              :func:`automri.nas.rir_search.run_ablations` (Table 3 variants), optional
 ``examples.npz``            the first test slice of fold 0 reconstructed by every model (figure)
 
@@ -30,7 +31,9 @@ from automri.pipelines.scales import EMRNASScale, get_scale, scale_dict
 
 EXPERIMENT = "emrnas"
 BASELINES = ("unet", "dccnn", "rdn", "cddn_tdc")
-LABELS = {"unet": "UNet", "dccnn": "DCCNN", "rdn": "RDN", "cddn_tdc": "CDDNTDC", "ours": "Ours (EMR-NAS)"}
+REFERENCE = "zero_filled"  # always in Table 2: the floor every learned model has to clear
+LABELS = {"zero_filled": "Zero-filled", "unet": "UNet", "dccnn": "DCCNN", "rdn": "RDN", "cddn_tdc": "CDDNTDC",
+          "ours": "Ours (EMR-NAS)"}
 DEFAULT_MASK = "random:rate=0.15,center=0.04"  # EMR-NAS: random Cartesian lines, 15 % sampling
 
 
@@ -129,16 +132,18 @@ def run_emrnas_experiment(
     rows = [{"model": "ours", "params": searched["params"], "macs": _macs(network, scale.size),
              "folds": [f["test"] for f in searched["folds"]], "test": searched["test"]}]
     trained: dict[str, tuple[Any, Path]] = {"ours": (network, options.out / "fold-0" / "retrain")}
-    if baselines:
-        say(f"emrnas: baselines {', '.join(LABELS[b] for b in baselines)} at {searched['params']} parameters")
-        done = resume and (options.out / "baselines.json").is_file()
-        found = read_json(options.out / "baselines.json")["models"] if done else run_baselines(
-            options, list(baselines), params=scale.params)
-        for name in baselines:
-            entry = found[name]
-            model = build_model(name, **entry["kwargs"])
-            rows.append({"model": name, "kwargs": entry["kwargs"], "params": entry["params"],
-                         "macs": _macs(model, scale.size), "folds": entry["folds"], "test": entry["test"]})
+    names = [REFERENCE, *baselines]
+    say(f"emrnas: {', '.join(LABELS[n] for n in names)} on the same folds (learned ones at {searched['params']} "
+        "parameters)")
+    done = resume and (options.out / "baselines.json").is_file()
+    found = read_json(options.out / "baselines.json")["models"] if done else run_baselines(
+        options, names, params=scale.params, model_options=scale.model_options)
+    for name in names:
+        entry = found[name]
+        model = build_model(name, **entry["kwargs"])
+        rows.append({"model": name, "kwargs": entry["kwargs"], "params": entry["params"],
+                     "macs": _macs(model, scale.size), "folds": entry["folds"], "test": entry["test"]})
+        if name != REFERENCE:
             trained[name] = (model, options.out / "baselines" / name / "fold-0")
     say("emrnas: reconstructions of the first test slice")
     save_examples(options, trained, out / EXAMPLES)

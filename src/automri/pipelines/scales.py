@@ -102,6 +102,8 @@ class EMRNASScale:
             images like EMR-NAS's cardiac data, which its two-step data consistency assumes.
         augment: augmentation of the slices that train weights (search, retraining, baselines), an
             ``automri.data.augment`` spec; the paper scale trains on whole datasets without it.
+        model_options: per-baseline overrides of its recipe's options (the width is always chosen
+            for the parameter budget), e.g. ``{"unet": {"residual": True}}``.
     """
 
     name: str
@@ -118,6 +120,7 @@ class EMRNASScale:
     arch_lr: float | None = None
     phase: float = 0.0
     augment: str = STANDARD
+    model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 _TINY_MODELS = {
@@ -190,14 +193,19 @@ FEDAUTOMRI: dict[str, FedAutoMRIScale] = {
     ),
 }
 
+# Runs of a few hundred steps: the U-Net predicts the correction to the zero-filled image, as at the
+# baselines' small scale (see _SMALL_MODELS); the paper scale keeps fastMRI's design.
+_SHORT_RUN_BASELINES = {"unet": {"residual": True}}
+
 EMRNAS: dict[str, EMRNASScale] = {
     "test": EMRNASScale("test", size=32, folds=2, batch_size=2, steps=1, warmup_epochs=1, search_epochs=1,
                         retrain_epochs=1, width=4, components=2),
     # the demo's 8 alpha steps per fold would leave alpha at 1/8 with the paper's lr 1e-3
     "demo": EMRNASScale("demo", size=32, folds=3, batch_size=4, steps=4, warmup_epochs=1, search_epochs=2,
-                        retrain_epochs=2, width=8, components=2, arch_lr=0.05),
+                        retrain_epochs=2, width=8, components=2, arch_lr=0.05,
+                        model_options=_SHORT_RUN_BASELINES),
     "small": EMRNASScale("small", size=64, folds=3, batch_size=4, steps=20, warmup_epochs=5, search_epochs=5,
-                         retrain_epochs=10, width=16, components=5),
+                         retrain_epochs=10, width=16, components=5, model_options=_SHORT_RUN_BASELINES),
     "paper": EMRNASScale("paper", size=256, folds=3, batch_size=8, steps=None, warmup_epochs=50, search_epochs=50,
                          retrain_epochs=50, width=None, components=5, augment="none"),
 }
