@@ -140,8 +140,8 @@ def search_command(
     Example: automri search --space cell --strategy milenas --dataset phantom --size 64 --epochs 5 --out runs/search
     """
     flags = {
-        "size": size, "mask": mask, "phase": phase, "augment": augment, "epochs": epochs, "warmup_epochs": warmup_epochs, "steps": steps,
-        "batch_size": batch_size, "folds": folds, "train_portion": train_portion,
+        "size": size, "mask": mask, "phase": phase, "augment": augment, "epochs": epochs,
+        "warmup_epochs": warmup_epochs, "steps": steps, "batch_size": batch_size, "folds": folds, "train_portion": train_portion,
         "retrain_epochs": retrain_epochs, "seed": seed, "resume": resume, "device": device,
     }
     space_flags = {"--hidden": hidden, "--cells": cells, "--iterations": iterations, "--width": width}
