@@ -143,7 +143,7 @@ def run_emrnas_experiment(
         model = build_model(name, **entry["kwargs"])
         rows.append({"model": name, "kwargs": entry["kwargs"], "params": entry["params"],
                      "macs": _macs(model, scale.size), "folds": entry["folds"], "test": entry["test"]})
-        if name != REFERENCE:
+        if name != REFERENCE:  # no checkpoint; save_examples draws the zero-filled image itself
             trained[name] = (model, options.out / "baselines" / name / "fold-0")
     say("emrnas: reconstructions of the first test slice")
     save_examples(options, trained, out / EXAMPLES)
