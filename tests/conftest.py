@@ -5,6 +5,18 @@ import os
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Run a test on one intra-op thread: the cell-space nets here are so small that a second
+    OpenMP thread only adds synchronisation (several times slower on a busy 2-core machine).
+    Module-scoped so that module-scoped fixtures (the CLI runs) can use it too."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

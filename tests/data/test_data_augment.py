@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from automri.config import RunConfig, apply_overrides
 from automri.data.augment import STANDARD, Augmentation, parse_augment, warp
 from automri.data.datasets import build_dataset
 from automri.errors import AutoMRIError
 from automri.physics.fft import fft2c
+from automri.train.config import RunConfig, apply_overrides
 
 
 def _image(height: int = 12, width: int = 12) -> torch.Tensor:

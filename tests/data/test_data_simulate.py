@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from automri.data.coils import estimate_sens_maps, rss, sense_combine
+from automri.data.coils import estimate_sens_maps, rss
 from automri.data.phantom import PhantomSource
 from automri.data.resize import fourier_resize, resize_magnitude, resize_maps
 from automri.data.simulate import add_noise, coil_maps, magnitude_to_complex, simulate_kspace, smooth_phase
 from automri.physics.fft import fft2c
+from automri.physics.operators import sense_combine
 
 
 def rng(seed=0):

@@ -4,15 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from automri.eval.profile import (
-    count_flops,
-    count_macs,
-    count_parameters,
-    example_inputs,
-    measure_latency,
-    peak_memory,
-    profile_model,
-)
+from automri.eval.profile import count_flops, count_macs, example_inputs, measure_latency, peak_memory, profile_model
+from automri.models.registry import count_params
 from automri.physics.cg import conjugate_gradient
 from automri.physics.complex import channels_to_complex, complex_to_channels
 from automri.physics.fft import ifft2c
@@ -101,9 +94,9 @@ def test_example_inputs_are_seeded_and_masked():
 
 def test_parameters_and_latency():
     model = ConvDenoiser()
-    assert count_parameters(model) == (2 * 4 * 9 + 4) + (4 * 2 * 9 + 2)
+    assert count_params(model, trainable_only=False) == (2 * 4 * 9 + 4) + (4 * 2 * 9 + 2)
     model.net[0].weight.requires_grad_(False)
-    assert count_parameters(model, trainable_only=True) == 4 + 4 * 2 * 9 + 2
+    assert count_params(model, trainable_only=True) == 4 + 4 * 2 * 9 + 2
     kspace, mask, _ = example_inputs(16)
     assert measure_latency(model, (kspace, mask), repeats=3, warmup=1) > 0
 

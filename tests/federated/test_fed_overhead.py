@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from automri.eval import speed
+from automri.experiments import speed
 from automri.federated import simulation
 from automri.federated.guard import ALLOWED_METRICS, COMPUTE_METRIC
 from automri.federated.report import round_timing, timing_means

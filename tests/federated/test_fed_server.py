@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from flwr.app import ConfigRecord, MessageType, MetricRecord, RecordDict
 from fedtiny import UNET
+from flwr.app import ConfigRecord, MessageType, MetricRecord, RecordDict
 
 from automri.federated.guard import OutgoingMessageError
 from automri.federated.options import FedConfig

@@ -16,8 +16,8 @@ from automri.cli import app
 from automri.federated.guard import ALLOWED_METRICS
 from automri.federated.local import FedMRI
 from automri.federated.options import FedConfig
-from automri.federated.simulation import run_federated
 from automri.federated.report import WALL_CLOCK_KEYS
+from automri.federated.simulation import run_federated
 from automri.federated.task import alpha_names, build_client_model
 from automri.train.runs import RunDir
 

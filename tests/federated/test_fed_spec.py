@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from fedtiny import TINY_SPEC
 
 from automri.errors import AutoMRIError
 from automri.federated.options import FedConfig, check_resume_compatible
 from automri.federated.spec import load_spec, spec_from_dict
-
-from fedtiny import TINY_SPEC
 
 
 def test_default_spec_has_three_different_sites():
@@ -87,17 +86,20 @@ def test_augmented_client_draws_new_training_samples_every_local_epoch():
     """``augment`` in a client's spec augments its train split only, with new draws per round and epoch."""
     import torch
 
-    from automri.federated.task import _split, draw_augmentation
+    from automri.data.datasets import set_epoch
+    from automri.federated.task import _splits
+    from automri.train.seed import derive_seed
 
     spec = spec_from_dict({**TINY_SPEC, "clients": [dict(TINY_SPEC["clients"][0], augment="rotate=90"),
                                                     TINY_SPEC["clients"][1]]}, "x.yaml")
     client = spec.clients[0]
     assert client.augment == "rotate=90" and spec.clients[1].augment == "none"
-    train, test = _split(client, "train", 16), _split(client, "test", 16)
-    assert train.augment is not None and test.augment is None
-    draw_augmentation(train, seed=7, epoch=0)
+    splits = _splits(client, 16)
+    train, test = splits["train"], splits["test"]
+    assert train.augment is not None and test.augment is None and splits["val"].augment is None
+    set_epoch(train, derive_seed(7, 0))  # the draw of local epoch 0 in the round seeded 7 (train.loop.local_epochs)
     first = train[0].target
-    draw_augmentation(train, seed=7, epoch=1)
+    set_epoch(train, derive_seed(7, 1))
     assert not torch.allclose(train[0].target, first)
-    draw_augmentation(train, seed=7, epoch=0)
+    set_epoch(train, derive_seed(7, 0))
     assert torch.equal(train[0].target, first)

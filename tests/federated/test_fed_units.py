@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord, RecordDict
 from fedtiny import CELL, UNET
+from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord, RecordDict
 
 from automri.federated.accounting import message_bytes
 from automri.federated.guard import OutgoingMessageError, check_reply

@@ -7,8 +7,7 @@ import torch
 from torch import nn
 
 from automri.errors import AutoMRIError
-from automri.models import MODELS, build_model, count_params, register_model, width_for_params, width_kwarg
-from automri.models import registry
+from automri.models import MODELS, build_model, count_params, register_model, registry, width_for_params, width_kwarg
 from automri.models.cddn_tdc import CDDNTDC
 from automri.models.dccnn import DCCNN
 from automri.models.rdn import RDN

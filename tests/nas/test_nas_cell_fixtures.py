@@ -3,7 +3,6 @@ plus a check that they are what the tests assume."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch.nn import functional as F
 
@@ -31,17 +30,6 @@ def tiny_batch(batch: int = 2, size: int = 16, seed: int = 0, dtype: torch.dtype
         scale=torch.ones(batch),
         meta=[{"slice": i} for i in range(batch)],
     )
-
-
-@pytest.fixture(scope="module")
-def single_thread():
-    """Run a test on one intra-op thread: the cell-space nets here are so small that a second
-    OpenMP thread only adds synchronisation (several times slower on a busy 2-core machine).
-    Module-scoped so that module-scoped fixtures (the CLI runs) can use it too."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_tiny_batch_is_undersampled_and_seeded():

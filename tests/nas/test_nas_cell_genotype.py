@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import pytest
 import torch
 
 from automri.errors import AutoMRIError
-from automri.nas.cell_space import CellNet, CellSearchNet
-from automri.nas.genotype import (
-    FEDNAS_V1,
-    build_network,
-    derive_genotype,
-    load_genotype,
-    save_genotype,
-    validate_genotype,
-)
-from automri.nas.ops import PRIMITIVES
-from test_nas_cell_fixtures import single_thread  # noqa: F401 (fixture)
+from automri.nas import factory
+from automri.nas.cell.genotype import FEDNAS_V1, PRIMITIVES, derive_genotype
+from automri.nas.cell.network import CellNet
+from automri.nas.cell.space import CellSearchNet
+from automri.nas.factory import build_network
+from automri.nas.genotype import load_genotype, save_genotype, validate_genotype
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -148,10 +141,21 @@ def test_build_network_overrides_and_rir_dispatch(monkeypatch):
             built.update(genotype=genotype, overrides=overrides)
             return torch.nn.Identity()
 
-    monkeypatch.setitem(sys.modules, "automri.nas.rir_space", types.SimpleNamespace(RIRNet=FakeRIRNet))
+    monkeypatch.setitem(factory.DERIVED_NETWORKS, "rir", FakeRIRNet)
     rir = {"space": "rir", "ops": ["O5"] * 15, "width": 8}
     assert isinstance(build_network(rir, width=4), torch.nn.Identity)
     assert built == {"genotype": rir, "overrides": {"width": 4}}
+
+
+def test_the_factory_builds_from_a_name_a_dict_or_a_file(tmp_path):
+    path = save_genotype(tmp_path / "g.json", derive_genotype(hand_alphas(), hidden=4, cells=1, iterations=2))
+    from_file = build_network(path)
+    from_dict = build_network(derive_genotype(hand_alphas(), hidden=4, cells=1, iterations=2))
+    assert type(from_file) is type(from_dict) and from_file.iterations == 2
+    assert build_network(str(path), iterations=3).iterations == 3
+    assert type(build_network("dccnn", nf=4, n_cascades=1)).__name__ == "DCCNN"
+    with pytest.raises(AutoMRIError, match="unknown name 'unett'"):
+        build_network("unett")
 
 
 def test_cell_net_is_registered_and_takes_a_genotype_file(tmp_path):

@@ -7,21 +7,12 @@ import torch
 from torch import nn
 
 from automri.errors import AutoMRIError
-from automri.nas.cell_space import (
-    CellNet,
-    CellSearchNet,
-    DerivedCell,
-    MixedOp,
-    SearchCell,
-    SearchDenoiser,
-    edge_count,
-    node_slices,
-    nodes_for_edges,
-)
-from automri.nas.genotype import FEDNAS_V1, build_network
-from automri.nas.ops import PRIMITIVES, build_op
+from automri.nas.cell.genotype import FEDNAS_V1, PRIMITIVES, edge_count, node_slices, nodes_for_edges
+from automri.nas.cell.network import CellNet, DerivedCell
+from automri.nas.cell.ops import build_op
+from automri.nas.cell.space import CellSearchNet, MixedOp, SearchCell, SearchDenoiser
+from automri.nas.factory import build_network
 from automri.physics.fft import fft2c, ifft2c
-from test_nas_cell_fixtures import single_thread  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

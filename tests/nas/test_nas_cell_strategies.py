@@ -7,15 +7,15 @@ import math
 
 import pytest
 import torch
+from test_nas_cell_fixtures import tiny_batch
 from torch import nn
 from torch.func import functional_call
 
 from automri.errors import AutoMRIError
-from automri.nas.cell_space import CellSearchNet, MixedOp
+from automri.nas.cell.space import CellSearchNet, MixedOp
 from automri.nas.strategies import DARTSFirstOrder, DARTSSecondOrder, MiLeNAS, build_strategy
 from automri.physics.fft import ifft2c
 from automri.train.losses import mse_complex, mse_magnitude
-from test_nas_cell_fixtures import single_thread, tiny_batch  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -3,7 +3,7 @@
 import pytest
 
 from automri.errors import AutoMRIError
-from automri.nas.ensemble import ensemble_genotype, format_genotype, homogeneous_genotype
+from automri.nas.rir.genotype import ensemble_genotype, format_genotype, homogeneous_genotype
 
 OPS3 = ("O1", "O2", "O3")
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from automri.errors import AutoMRIError
-from automri.nas.rir_ops import OPCell, OPS
+from automri.nas.rir.ops import OPS, OPCell
 
 TABLE_1 = {
     "O1": ((1, 2, 4, 1), {1, 2, 3}),

@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from automri.nas.proxyless import BinarizedMixedEdge, ProxylessStrategy, alpha_gradient
-from automri.nas.rir_ops import OPS, OPCell
+from automri.nas.proxyless import ProxylessStrategy
+from automri.nas.rir.ops import OPS, OPCell
+from automri.nas.rir.space import BinarizedMixedEdge, alpha_gradient
 
 
 def make_edge(mode: str, seed: int = 0) -> BinarizedMixedEdge:

@@ -4,17 +4,11 @@ import pytest
 import torch
 
 from automri.errors import AutoMRIError
-from automri.nas.proxyless import BinarizedMixedEdge
-from automri.nas.rir_ops import OP_SPECS
-from automri.nas.rir_space import (
-    DEFAULT_WIDTH,
-    PAPER_CARDIAC_OPS,
-    RIRNet,
-    RIRSearchNet,
-    count_parameters,
-    paper_width,
-    rir_net,
-)
+from automri.models.registry import count_params
+from automri.nas.rir.genotype import DEFAULT_WIDTH, PAPER_CARDIAC_OPS
+from automri.nas.rir.network import RIRNet, paper_width, rir_net
+from automri.nas.rir.ops import OP_SPECS
+from automri.nas.rir.space import BinarizedMixedEdge, RIRSearchNet
 from automri.physics.fft import fft2c
 
 
@@ -39,12 +33,12 @@ def test_param_count_by_hand_and_near_the_paper() -> None:
     net = RIRNet(ops, width=3, components=2)
     # F = 3: conv1..3 = 3 * (81 + 3) = 252; conv4 = 9 * (1 + |S|) * 9 + 3 -> O1/O8 579, O2/O3 498,
     # O5/O7 417; each component adds 57 (2 -> F) + 56 (F -> 2)
-    assert count_parameters(net) == hand_count(ops, 3) == 579 + 417 + 579 + 498 + 417 + 498 + 2 * 113
+    assert count_params(net, trainable_only=False) == hand_count(ops, 3) == 579 + 417 + 579 + 498 + 417 + 498 + 2 * 113
     paper = RIRNet.from_genotype({"space": "rir", "ops": list(PAPER_CARDIAC_OPS)})
     assert paper.width == DEFAULT_WIDTH == paper_width()
     assert paper_width(target=hand_count(PAPER_CARDIAC_OPS, 7)) == 7  # exact hit at another width
-    assert count_parameters(paper) == hand_count(PAPER_CARDIAC_OPS, DEFAULT_WIDTH)
-    assert abs(count_parameters(paper) - 330_000) / 330_000 < 0.05
+    assert count_params(paper, trainable_only=False) == hand_count(PAPER_CARDIAC_OPS, DEFAULT_WIDTH)
+    assert abs(count_params(paper, trainable_only=False) - 330_000) / 330_000 < 0.05
 
 
 def test_genotype_round_trip_and_overrides() -> None:
@@ -132,4 +126,4 @@ def test_registry_builder_reads_dicts_and_json(tmp_path) -> None:
     assert net.ops == ["O2"] * 6 and net.width == 3
     # importing rir_space registers the builder (the test used to register it itself)
     assert build_model("rir_net", width=4).ops == list(PAPER_CARDIAC_OPS)
-    assert width_for_params("rir_net", count_parameters(rir_net(width=12))) == 12
+    assert width_for_params("rir_net", count_params(rir_net(width=12), trainable_only=False)) == 12

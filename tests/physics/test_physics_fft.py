@@ -3,13 +3,7 @@
 import pytest
 import torch
 
-from automri.physics.fft import (
-    fft2c,
-    fft2u,
-    ifft2c,
-    uncentered_to_centered_kspace,
-    uncentered_to_centered_mask,
-)
+from automri.physics.fft import fft2c, fft2u, ifft2c, uncentered_to_centered_kspace, uncentered_to_centered_mask
 
 
 def _image(shape, seed=0):

@@ -26,7 +26,6 @@ from automri.physics.masks import (
     sampling_rate,
 )
 
-
 # (generator, expected rate for (H, W) or None, tolerance, fully sampled centre as a bool [H, W] fn)
 CASES = {
     "random": (RandomLineMask(0.3, 0.08), lambda h, w: round(0.3 * w) / w, 0.0,

@@ -94,7 +94,8 @@ def test_bad_input_raises_one_clear_error(tmp_path):
 
 
 def test_profile_and_train_a_genotype(tmp_path):
-    from automri.nas.genotype import FEDNAS_V1, save_genotype
+    from automri.nas.cell.genotype import FEDNAS_V1
+    from automri.nas.genotype import save_genotype
 
     path = save_genotype(tmp_path / "genotype.json", {**FEDNAS_V1, "hidden": 4, "iterations": 1})
     profile = json.loads(_invoke("profile", "--genotype", str(path), "--size", "16", "--repeats", "1",

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from automri.config import (
+from automri.errors import AutoMRIError
+from automri.train.config import (
     RunConfig,
     apply_overrides,
     builtin_config,
@@ -15,7 +16,6 @@ from automri.config import (
     config_from_dict,
     load_config,
 )
-from automri.errors import AutoMRIError
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PAPER_MODELS = {"zero_filled", "cs_tv", "unet", "dccnn", "modl", "rdn", "cddn_tdc", "cell", "rir"}

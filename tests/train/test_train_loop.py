@@ -11,8 +11,8 @@ from train_fixtures import tiny_model
 
 from automri.errors import AutoMRIError
 from automri.train.checkpoint import load_checkpoint
-from automri.train.losses import build_loss
 from automri.train.loop import SupervisedStepper, epoch_batches, run_loop, steps_per_epoch
+from automri.train.losses import build_loss
 from automri.train.runs import RunDir
 
 EPOCHS, BATCH = 2, 2  # 8 training samples -> 4 steps per epoch

@@ -1,5 +1,5 @@
 """CLI group ``automri bench``: benchmarks. ``automri bench speed`` wraps
-:func:`automri.eval.speed.run_speed_benchmark` (``python benchmarks/speed.py`` runs the same command)."""
+:func:`automri.experiments.speed.run_speed_benchmark` (``python benchmarks/speed.py`` runs the same command)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from automri.eval.speed import DEFAULT_MODELS, MATMUL_SIZE, run_speed_benchmark
+from automri.experiments.speed import DEFAULT_MODELS, MATMUL_SIZE, run_speed_benchmark
 
 bench_app = typer.Typer(help="Benchmarks of the reconstruction models.", no_args_is_help=True)
 

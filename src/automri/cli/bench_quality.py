@@ -47,9 +47,9 @@ def quality(
 
     Example: automri bench quality --experiment baselines --dataset colin27 --scale small --out runs/baselines --doc docs/baselines.md
     """
-    from automri.pipelines.experiment import REPORT, console_say
-    from automri.pipelines.rebuild_report import export_report
-    from automri.pipelines.scales import get_scale
+    from automri.experiments.experiment import REPORT, console_say
+    from automri.experiments.rebuild_report import export_report
+    from automri.experiments.scales import get_scale
 
     if experiment not in EXPERIMENTS:
         raise AutoMRIError(f"--experiment {experiment!r}: expected one of {', '.join(EXPERIMENTS)}")
@@ -65,19 +65,19 @@ def quality(
     chosen = _names(models)
     common = {"scale": get_scale(experiment, scale, size), "seed": seed, "resume": resume, "say": say}
     if experiment == "baselines":
-        from automri.pipelines.baselines_experiment import MODELS, run_baselines_experiment
+        from automri.experiments.baselines import MODELS, run_baselines_experiment
 
         results = run_baselines_experiment(out, datasets[0], models=chosen or MODELS, device=device, **common)
     elif experiment == "fedautomri":
-        from automri.pipelines.fedautomri_experiment import COMPARISONS, run_fedautomri_experiment
+        from automri.experiments.fedautomri import COMPARISONS, run_fedautomri_experiment
 
         if ablations not in (None, "none", "ema"):
             raise AutoMRIError(f"--ablations {ablations!r}: fedautomri takes 'ema' (default) or 'none'")
         results = run_fedautomri_experiment(out, datasets, comparisons=COMPARISONS if chosen is None else chosen,
                                             ablation=ablations != "none", **common)
     else:
-        from automri.nas.rir_search import ABLATIONS
-        from automri.pipelines.emrnas_experiment import BASELINES, DEFAULT_MASK, run_emrnas_experiment
+        from automri.experiments.emrnas import BASELINES, DEFAULT_MASK, run_emrnas_experiment
+        from automri.experiments.rir_search import ABLATIONS
 
         variants = tuple(ABLATIONS) if ablations == "all" else (_names(ablations) or ())
         results = run_emrnas_experiment(out, datasets[0], mask=mask or DEFAULT_MASK,

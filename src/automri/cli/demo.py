@@ -28,8 +28,8 @@ def demo(
 
     Example: automri demo --out demo-report
     """
-    from automri.pipelines.demo import run_demo
-    from automri.pipelines.experiment import REPORT, console_say
+    from automri.experiments.demo import run_demo
+    from automri.experiments.experiment import REPORT, console_say
 
     chosen = tuple(s.strip() for s in stages.split(",") if s.strip())
     results = run_demo(out, preset=preset, stages=chosen, dataset=dataset, size=size, seed=seed, device=device,

@@ -17,7 +17,7 @@ def report(
 
     Example: automri report demo-report runs/bench-quality/baselines
     """
-    from automri.pipelines.rebuild_report import rebuild_reports
+    from automri.experiments.rebuild_report import rebuild_reports
 
     paths = rebuild_reports(list(runs))
     if as_json:

@@ -1,6 +1,6 @@
 """CLI command ``automri search``: architecture search in the FedAutoMRI ``cell`` space
-(:func:`automri.nas.cell_search.run_cell_search`) or the EMR-NAS ``rir`` space
-(:func:`automri.nas.rir_search.run_rir_search`)."""
+(:func:`automri.experiments.cell_search.run_cell_search`) or the EMR-NAS ``rir`` space
+(:func:`automri.experiments.rir_search.run_rir_search`)."""
 
 from __future__ import annotations
 
@@ -147,11 +147,11 @@ def search_command(
     space_flags = {"--hidden": hidden, "--cells": cells, "--iterations": iterations, "--width": width}
     options = build_options(space, strategy, dataset, out, flags, space_flags, beta)
     if space == "cell":
-        from automri.nas.cell_search import run_cell_search
+        from automri.experiments.cell_search import run_cell_search
 
         summary = run_cell_search(options)
     else:
-        from automri.nas.rir_search import run_rir_search
+        from automri.experiments.rir_search import run_rir_search
 
         summary = run_rir_search(options)
     _print_summary(summary, out, as_json)

@@ -20,7 +20,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON 
 def _base_config(model: str | None, genotype: Path | None, config: Path | None, resume: bool, out: Path) -> Any:
     """The configuration flags are applied to: the run's own (``--resume``), ``--config``, or the
     built-in configuration of ``--model`` / the genotype's space."""
-    from automri.config import ModelConfig, RunConfig, builtin_config, builtin_config_names, config_from_dict, load_config
+    from automri.train.config import (
+        ModelConfig,
+        RunConfig,
+        builtin_config,
+        builtin_config_names,
+        config_from_dict,
+        load_config,
+    )
     from automri.train.runs import RunDir
 
     if resume and (out / "config.yaml").is_file():
@@ -96,7 +103,7 @@ def train_command(
 
     Example: automri train --model unet --dataset phantom --size 64 --epochs 5 --out runs/unet
     """
-    from automri.config import apply_overrides
+    from automri.train.config import apply_overrides
     from automri.train.engine import train
 
     base = _base_config(model, genotype, config, resume, out)
@@ -128,7 +135,7 @@ def evaluate_command(
 
     Example: automri evaluate runs/unet --split test --json
     """
-    from automri.config import apply_overrides
+    from automri.train.config import apply_overrides
     from automri.train.engine import build_split, load_trained
     from automri.train.evaluate import evaluate_model
 
@@ -164,8 +171,8 @@ def profile_command(
 
     Example: automri profile --model modl --size 256 --json
     """
-    from automri.config import apply_overrides
     from automri.eval.profile import profile_model
+    from automri.train.config import apply_overrides
     from automri.train.device import resolve_device
     from automri.train.engine import build_from_config, resolve_config
 

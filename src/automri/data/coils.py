@@ -20,11 +20,6 @@ def rss(coil_images: torch.Tensor) -> torch.Tensor:
     return coil_images.abs().pow(2).sum(dim=-3).sqrt()
 
 
-def sense_combine(coil_images: torch.Tensor, sens: torch.Tensor) -> torch.Tensor:
-    """``sum_c conj(S_c) x_c``: coil images and maps ``[..., C, H, W]`` -> complex ``[..., H, W]``."""
-    return (sens.conj() * coil_images).sum(dim=-3)
-
-
 def _centre_window(length: int, keep: int) -> torch.Tensor:
     """1D Hann window of ``keep`` samples centred on index ``length // 2`` (zeros elsewhere)."""
     window = torch.zeros(length)

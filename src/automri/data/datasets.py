@@ -42,15 +42,16 @@ from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from automri.data.augment import Augmentation, parse_augment, warp
 from automri.data.builtin import builtin_names, open_builtin
-from automri.data.coils import estimate_sens_maps, sense_combine
+from automri.data.coils import estimate_sens_maps
 from automri.data.readers import open_source
-from automri.data.resize import fourier_resize, resize_maps, resize_magnitude
+from automri.data.resize import fourier_resize, resize_magnitude, resize_maps
 from automri.data.sample import Sample
 from automri.data.simulate import coil_maps, magnitude_to_complex, simulate_kspace
 from automri.data.source import SliceData, VolumeSource
 from automri.data.splits import DEFAULT_FRACTIONS, DEFAULT_GAP, SPLITS, Item, k_fold, make_splits
 from automri.errors import AutoMRIError
-from automri.physics.fft import ifft2c
+from automri.physics.masks import build_mask
+from automri.physics.operators import sense_combine, zero_filled_image
 
 MaskFunction = Callable[..., torch.Tensor]
 DEFAULT_MASK = "random:rate=0.25,center=0.08"
@@ -75,16 +76,13 @@ def resolve_mask(mask: str | MaskFunction) -> MaskFunction | None:
         raise AutoMRIError(f"--mask {mask!r}: expected a mask spec string or a callable")
     if mask == "source":
         return None
-    from automri.physics.masks import build_mask
 
     return build_mask(mask)
 
 
 def zero_filled_scale(kspace: torch.Tensor, sens: torch.Tensor | None) -> float:
     """99th percentile of ``|zero-filled image|`` (coil-combined with ``sens``); ``1.0`` for an empty slice."""
-    image = ifft2c(kspace)
-    if sens is not None:
-        image = sense_combine(image, sens)
+    image = zero_filled_image(kspace, sens)
     scale = float(torch.quantile(image.abs().flatten().float(), SCALE_PERCENTILE))
     return scale if scale > 0 else 1.0
 
@@ -295,3 +293,29 @@ def build_dataset(
             raise AutoMRIError(f"fold={fold}, split={split!r}: expected 0 <= fold < {folds} and split train, val or test")
         items = k_fold(source, folds, split_mode, gap, split_seed)[fold][split]
     return SliceDataset(source, _evenly(items, max_slices), mask, size, seed, coils, noise, phase, acs_fraction, augment)
+
+
+TRAINING_SPLIT = "train"
+
+
+def build_splits(
+    spec: str,
+    splits: tuple[str, ...] = ("train", "val", "test"),
+    augment: Augmentation | str | None = None,
+    max_slices: dict[str, int | None] | None = None,
+    **options: Any,
+) -> dict[str, SliceDataset]:
+    """The one builder of a run's datasets (central training, searches, federated clients):
+    ``{split: build_dataset(spec, split, ...)}`` for every name in ``splits``.
+
+    The augmentation rule lives here: only the ``train`` split is augmented by ``augment``; the
+    slices that select models or score them are used as acquired. ``max_slices`` caps each named
+    split; ``options`` go to :func:`build_dataset` (size, mask, seed, coils, noise, phase, fold, ...).
+    """
+    limits = max_slices or {}
+    return {
+        split: build_dataset(
+            spec, split, augment=augment if split == TRAINING_SPLIT else None, max_slices=limits.get(split), **options
+        )
+        for split in splits
+    }

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import torch
+import matplotlib
+import matplotlib.pyplot as plt
 
 from automri.atomic import atomic_path
-from automri.data.coils import sense_combine
 from automri.data.sample import Sample
-from automri.physics.fft import ifft2c
-
-
-def zero_filled(sample: Sample) -> torch.Tensor:
-    """Zero-filled reconstruction complex ``[H, W]`` (SENSE-combined when the sample has maps)."""
-    image = ifft2c(sample.kspace)
-    return image if sample.sens is None else sense_combine(image, sample.sens)
+from automri.physics.operators import zero_filled_image
 
 
 def save_preview(sample: Sample, out: str, title: str = "") -> str:
@@ -21,13 +15,11 @@ def save_preview(sample: Sample, out: str, title: str = "") -> str:
 
     The file is written atomically (:mod:`automri.atomic`).
     """
-    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     target = sample.target.abs()
-    recon = zero_filled(sample).abs()
+    recon = zero_filled_image(sample.kspace, sample.sens).abs()
     error = (recon - target).abs()
     vmax = float(target.max()) or 1.0
     panels = [

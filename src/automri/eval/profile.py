@@ -48,11 +48,6 @@ FFT_FLOPS_PER_POINT_LOG2 = 5.0
 Inputs = Sequence[Any]
 
 
-def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameters of ``model`` (all, or only those with ``requires_grad``)."""
-    return count_params(model, trainable_only=trainable_only)
-
-
 def _fft_flops(shape: Sequence[int], dims: Sequence[int], fraction: float) -> int:
     """``fraction * 5 * numel * log2(N)`` real FLOPs for FFTs over ``dims`` of a ``shape`` array."""
     points = math.prod(shape[d] for d in dims)
@@ -217,7 +212,7 @@ def profile_model(
     inputs = example_inputs(size, batch=batch, coils=coils, device=device)
     macs = count_macs(model, inputs)
     return {
-        "params": count_parameters(model),
+        "params": count_params(model, trainable_only=False),
         "macs": macs,
         "gmacs": macs / 1e9,
         "latency_ms": measure_latency(model, inputs, repeats=repeats, warmup=warmup),

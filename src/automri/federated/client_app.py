@@ -27,6 +27,7 @@ from flwr.app import Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from automri.errors import AutoMRIError
+from automri.eval.figures import reconstruction_panel
 from automri.federated.guard import COMPUTE_METRIC, check_reply
 from automri.federated.local import local_algorithm
 from automri.federated.options import RUN_CONFIG_KEY, FedConfig
@@ -95,7 +96,6 @@ def _step(config: FedConfig, msg: Message, context: Context, phase: str) -> Mess
 
 def _write_panel(folder: Path, name: str, models: dict, dataset) -> None:
     """The client's own reconstruction figure (stays at the site, in its folder)."""
-    from automri.eval.figures import reconstruction_panel
 
     images = {role: first_slice_images(model, dataset) for role, model in models.items()}
     first = next(iter(images.values()))

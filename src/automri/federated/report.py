@@ -25,8 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from automri.eval.figures import curves
 from automri.federated.guard import COMPUTE_METRIC, ROLES, SCORES
 from automri.federated.options import FedConfig
+from automri.federated.task import build_client_model
+from automri.models.registry import count_params
+from automri.nas.genotype import save_genotype
 from automri.train.runs import RunDir
 
 SCORE_KEYS = tuple(f"{role}-{score}" for role in ROLES for score in SCORES)
@@ -105,8 +109,6 @@ def client_table(config: FedConfig, history: list[dict[str, Any]]) -> dict[str, 
 
 def write_report(run: RunDir, config: FedConfig, history: list[dict[str, Any]], strategy: Any) -> dict[str, Any]:
     """Write ``summary.json`` (and ``genotype.json`` for ``fednas``) and the figures; returns the summary."""
-    from automri.federated.task import build_client_model
-    from automri.models.registry import count_params
 
     clients = client_table(config, history)
     mean = {
@@ -130,8 +132,6 @@ def write_report(run: RunDir, config: FedConfig, history: list[dict[str, Any]], 
         summary.update(timing_means(timing), timing=timing)
     best = getattr(strategy, "best", None)
     if best:
-        from automri.nas.genotype import save_genotype
-
         summary["best"] = best
         summary["genotype"] = str(save_genotype(run.path / "genotype.json", best["genotype"]))
     _figures(run, config, history)
@@ -140,8 +140,6 @@ def write_report(run: RunDir, config: FedConfig, history: list[dict[str, Any]], 
 
 
 def _figures(run: RunDir, config: FedConfig, history: list[dict[str, Any]]) -> None:
-    from automri.eval.figures import curves
-
     if not history:
         return
     roles = [f"{role}-psnr" for role in ROLES if any(f"{role}-psnr" in rec["mean"] for rec in history)]

@@ -21,13 +21,14 @@ from typing import Any
 from flwr.app import ArrayRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 
+from automri.atomic import json_default, write_text_atomic
 from automri.errors import AutoMRIError
 from automri.federated.client_app import resolve_config
 from automri.federated.options import FedConfig
+from automri.federated.report import add_round_timing, write_report
 from automri.federated.state import attach_run, load_server_checkpoint, save_server_checkpoint
 from automri.federated.strategies import build_strategy
 from automri.federated.task import build_client_model, from_record, to_record, weights_of
-from automri.atomic import json_default, write_text_atomic
 from automri.train.runs import RunDir
 
 AUDIT = "audit.jsonl"
@@ -50,7 +51,6 @@ def _truncate_round_logs(run: RunDir, rounds_done: int) -> None:
 
 def run_server(grid: Grid, config: FedConfig) -> dict[str, Any]:
     """Run (or continue) the federated rounds of ``config`` on ``grid``; returns the summary."""
-    from automri.federated.report import add_round_timing, write_report
 
     run, token = attach_run(config)
     model = build_client_model(config)

@@ -19,9 +19,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from flwr.simulation import run_simulation
+
 from automri.errors import AutoMRIError
+from automri.federated.client_app import make_client_app
 from automri.federated.options import FedConfig
 from automri.federated.report import timing_means, timing_rows
+from automri.federated.server_app import make_server_app
 from automri.federated.spec import FederationSpec, load_spec, spec_from_dict
 from automri.federated.state import open_run
 from automri.train.runs import RunDir
@@ -65,10 +69,7 @@ def run_federated(
     ``rounds``, timeouts and fault drills).
     """
     os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
-    from flwr.simulation import run_simulation
 
-    from automri.federated.client_app import make_client_app
-    from automri.federated.server_app import make_server_app
 
     config = build_config(algorithm, spec, out, rounds=rounds, local_epochs=local_epochs, steps=steps,
                           seed=seed, **options)

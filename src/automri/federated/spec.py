@@ -25,8 +25,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from automri.config import parse_yaml
+from automri.data.augment import parse_augment
+from automri.data.builtin import builtin_names
 from automri.errors import AutoMRIError
+from automri.train.config import parse_yaml
 
 DEFAULT_SPEC = "default"
 _TOP_KEYS = {"size", "clients"}
@@ -73,8 +75,6 @@ def _expect(value: Any, kind: type | tuple[type, ...], where: str, what: str) ->
 
 
 def _augment(value: Any, where: str) -> str:
-    from automri.data.augment import parse_augment
-
     try:
         parse_augment(value)
     except AutoMRIError as error:
@@ -163,7 +163,6 @@ def load_spec(spec: str | os.PathLike, size: int | None = None) -> FederationSpe
 
 def _absolute_paths(spec: FederationSpec, base: Path) -> FederationSpec:
     """Dataset paths relative to the spec file made absolute (SuperNodes run elsewhere)."""
-    from automri.data.builtin import builtin_names
 
     builtins = set(builtin_names())
     clients = tuple(

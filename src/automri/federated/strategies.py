@@ -28,15 +28,16 @@ from typing import Any
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
-from flwr.supercore import log
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
+from flwr.supercore import log
 
 from automri.errors import AutoMRIError
 from automri.federated.guard import OutgoingMessageError, check_reply, check_size
 from automri.federated.local import LOCAL_ALGORITHMS, FedMRI, join_peers
 from automri.federated.options import FedConfig
 from automri.federated.task import StateDict, alpha_names, build_client_model, from_record, to_record
+from automri.nas.cell.genotype import derive_genotype
 
 MAX_REASON_CHARS = 300
 
@@ -355,7 +356,6 @@ class FedNASStrategy(FederatedStrategy):
 
     def genotype(self) -> dict[str, Any]:
         """The genotype derived from the current global alpha."""
-        from automri.nas.genotype import derive_genotype
 
         (alphas,) = self.alpha.values()
         return derive_genotype(alphas, **self.space)

@@ -78,7 +78,6 @@ class DCCNN(nn.Module):
     ) -> torch.Tensor:
         x = zero_filled(kspace, mask, sens)
         for cnn, dc in zip(self.cascades, self.dc_layers):
-
             def cascade(image: torch.Tensor, cnn: nn.Module = cnn, dc: nn.Module = dc) -> torch.Tensor:
                 return dc(image + apply_real_net(cnn, image), kspace, mask, sens)
 

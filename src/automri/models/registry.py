@@ -3,13 +3,13 @@ counting, and choosing a width to meet a parameter budget (EMR-NAS compares all 
 ~0.33M parameters).
 
 Built-in names: ``zero_filled``, ``cs_tv``, ``unet``, ``dccnn``, ``modl``, ``rdn``, ``cddn_tdc``.
-The NAS package adds ``cell_net`` and ``rir_net`` with :func:`register_model` when ``automri.nas`` is
-imported; :func:`build_model` imports it on demand for a name it does not know yet.
+The NAS package (a higher layer) adds ``cell_net`` and ``rir_net`` with :func:`register_model` when
+``automri.nas`` is imported; :func:`automri.nas.factory.build_network` is the one entry point that
+builds any network (a registered name, a genotype dict or a genotype file).
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 
@@ -32,7 +32,6 @@ MODELS: dict[str, Builder] = {}
 #: name -> the builder's width-like keyword (None for models without one).
 WIDTH_ARGS: dict[str, str | None] = {}
 
-_PLUGIN_PACKAGES = ("automri.nas",)
 _MAX_WIDTH = 4096
 
 
@@ -57,21 +56,12 @@ def _keyword_names(builder: Builder) -> set[str] | None:
     return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def _load_plugins() -> None:
-    """Import the packages that register more models (``automri.nas``)."""
-    for package in _PLUGIN_PACKAGES:
-        importlib.import_module(package)
-
-
 def available_models() -> list[str]:
-    """Every registered model name, plugins included, sorted."""
-    _load_plugins()
+    """Every registered model name, sorted (``cell_net`` / ``rir_net`` once ``automri.nas`` is imported)."""
     return sorted(MODELS)
 
 
 def _builder(name: str) -> Builder:
-    if name not in MODELS:
-        _load_plugins()
     if name not in MODELS:
         raise AutoMRIError(f"model: unknown name {name!r} (expected one of {', '.join(sorted(MODELS))})")
     return MODELS[name]

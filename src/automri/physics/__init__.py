@@ -3,14 +3,7 @@
 from automri.physics.cg import conjugate_gradient
 from automri.physics.complex import channels_to_complex, complex_to_channels
 from automri.physics.dc import HardDC, NoiseWeightedDC, ProximalDC, TwoStepDC
-from automri.physics.fft import (
-    fft2c,
-    fft2u,
-    ifft2c,
-    ifft2u,
-    uncentered_to_centered_kspace,
-    uncentered_to_centered_mask,
-)
+from automri.physics.fft import fft2c, fft2u, ifft2c, ifft2u, uncentered_to_centered_kspace, uncentered_to_centered_mask
 from automri.physics.masks import (
     FastMRIEquispacedMask,
     FastMRIRandomMask,

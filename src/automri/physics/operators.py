@@ -13,6 +13,19 @@ from automri.errors import AutoMRIError
 from automri.physics.fft import fft2c, ifft2c
 
 
+def sense_combine(coil_images: torch.Tensor, sens: torch.Tensor) -> torch.Tensor:
+    """``sum_c conj(S_c) x_c``: coil images and maps ``[..., C, H, W]`` -> complex ``[..., H, W]``
+    (the coil part of the SENSE adjoint)."""
+    return (sens.conj() * coil_images).sum(dim=-3)
+
+
+def zero_filled_image(kspace: torch.Tensor, sens: torch.Tensor | None = None) -> torch.Tensor:
+    """``A^H k`` of already masked centred k-space ``[..., H, W]`` (or coil k-space
+    ``[..., C, H, W]``, combined with the maps ``sens``): the zero-filled image, complex ``[..., H, W]``."""
+    image = ifft2c(kspace)
+    return image if sens is None else sense_combine(image, sens)
+
+
 class SingleCoilOperator:
     """``A x = M * fft2c(x)``; ``A^H k = ifft2c(M * k)``.
 
@@ -32,7 +45,7 @@ class SingleCoilOperator:
 
     def adjoint(self, kspace: torch.Tensor) -> torch.Tensor:
         """Centred k-space ``[B, H, W]`` -> zero-filled complex image ``[B, H, W]``."""
-        return ifft2c(self.mask * kspace)
+        return zero_filled_image(self.mask * kspace)
 
     def normal(self, image: torch.Tensor) -> torch.Tensor:
         """``A^H A x = ifft2c(M^2 * fft2c(x))`` for a complex image ``[B, H, W]``."""
@@ -65,7 +78,7 @@ class SenseOperator:
 
     def adjoint(self, kspace: torch.Tensor) -> torch.Tensor:
         """Coil k-space ``[B, C, H, W]`` -> coil-combined complex image ``[B, H, W]``."""
-        return (self.sens.conj() * ifft2c(self.mask * kspace)).sum(dim=-3)
+        return zero_filled_image(self.mask * kspace, self.sens)
 
     def normal(self, image: torch.Tensor) -> torch.Tensor:
         """``A^H A x`` for a complex image ``[B, H, W]``."""

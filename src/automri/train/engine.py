@@ -1,4 +1,4 @@
-"""``automri train`` as a library call: from a resolved :class:`~automri.config.RunConfig` to a
+"""``automri train`` as a library call: from a resolved :class:`~automri.train.config.RunConfig` to a
 trained model in a run directory, and back from a run directory or checkpoint to the model.
 
 ``train(config, out)``:
@@ -22,12 +22,18 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
-from automri.config import RunConfig, config_from_dict
+from automri.data.datasets import build_splits
 from automri.errors import AutoMRIError
+from automri.eval.figures import curves
+from automri.models.registry import count_params, width_for_params, width_kwarg
+from automri.nas.factory import build_network
+from automri.nas.genotype import load_genotype, validate_genotype
 from automri.train.checkpoint import load_checkpoint
+from automri.train.config import OptimConfig, RunConfig, config_from_dict
 from automri.train.device import resolve_device
-from automri.train.evaluate import evaluate_model
+from automri.train.evaluate import evaluate_model, validation_scores
 from automri.train.loop import SupervisedStepper, run_loop, steps_per_epoch
 from automri.train.losses import build_loss
 from automri.train.runs import RunDir
@@ -40,13 +46,10 @@ def resolve_config(config: RunConfig) -> RunConfig:
     """A copy of ``config`` whose model section no longer depends on outside files or searches:
     a genotype path is replaced by the genotype itself, and a ``params`` budget sets the width
     option to the width whose parameter count is closest (``width_for_params``)."""
-    from automri.models.registry import width_for_params, width_kwarg
 
     resolved = copy.deepcopy(config)
     model = resolved.model
     if isinstance(model.genotype, str):
-        from automri.nas.genotype import load_genotype
-
         model.genotype = load_genotype(model.genotype)
     if model.params is not None:
         if model.name is None:
@@ -58,32 +61,67 @@ def resolve_config(config: RunConfig) -> RunConfig:
 
 
 def build_from_config(config: RunConfig) -> nn.Module:
-    """The network of a resolved configuration (registry model or genotype network)."""
+    """The network of a resolved configuration (a registry model or a genotype network), by the
+    one factory :func:`automri.nas.factory.build_network`."""
     model = config.model
     if model.genotype is not None:
-        from automri.nas.genotype import build_network, validate_genotype
-
         return build_network(validate_genotype(model.genotype, source="model.genotype"), **model.options)
-    from automri.models.registry import build_model
-
-    return build_model(model.name, **model.options)
+    return build_network(model.name, **model.options)
 
 
 def build_split(config: RunConfig, split: str, max_slices: int | None = None, dataset: str | None = None) -> Any:
-    """The ``split`` of the configured dataset (``dataset`` overrides the configured one); only the
-    training split is augmented (``data.augment``)."""
-    from automri.data.datasets import build_dataset
-
+    """The ``split`` of the configured dataset (``dataset`` overrides the configured one), by the one
+    dataset builder :func:`automri.data.datasets.build_splits` (only ``train`` is augmented)."""
     data = config.data
-    return build_dataset(
-        dataset or data.dataset, split=split, size=data.size, mask=data.mask, seed=config.seed,
-        coils=data.coils, noise=data.noise, max_slices=max_slices, format=data.format, phase=data.phase,
-        augment=data.augment if split == "train" else None,
-    )
+    return build_splits(
+        dataset or data.dataset, (split,), augment=data.augment, max_slices={split: max_slices}, size=data.size,
+        mask=data.mask, seed=config.seed, coils=data.coils, noise=data.noise, format=data.format, phase=data.phase,
+    )[split]
 
 
 def _has_trainable_parameters(model: nn.Module) -> bool:
     return any(p.requires_grad for p in model.parameters())
+
+
+def fit(
+    model: nn.Module,
+    train_set: Dataset,
+    val_set: Dataset | None,
+    run: RunDir,
+    recipe: OptimConfig,
+    seed: int,
+    resume: bool = False,
+    device: str | torch.device = "cpu",
+    meta: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The one training recipe runner (``automri train``, search retraining, EMR-NAS folds and
+    baselines): a :class:`SupervisedStepper` configured by ``recipe`` driven by :func:`run_loop` in
+    ``run``; with ``val_set`` it selects ``checkpoint-best.pt`` on the fastMRI per-volume validation
+    PSNR and loads those best weights into ``model`` at the end.
+
+    Models without trainable parameters (``zero_filled``, ``cs_tv``) and ``recipe.epochs == 0`` are
+    not trained. Returns the :func:`run_loop` summary (``epochs``, ``global_step``, ``best_epoch``,
+    ``best_psnr``, ``resumed_from``).
+    """
+    if not _has_trainable_parameters(model) or recipe.epochs == 0:
+        return {"epochs": 0, "global_step": 0, "best_epoch": None, "best_psnr": None, "resumed_from": None}
+    device = resolve_device(device)
+    stepper = SupervisedStepper(
+        model, build_loss(recipe.loss), optimizer=recipe.optimizer, lr=recipe.lr, weight_decay=recipe.weight_decay,
+        schedule=recipe.schedule, epochs=recipe.epochs,
+        steps_per_epoch=steps_per_epoch(len(train_set), recipe.batch_size, recipe.steps),
+        grad_clip=recipe.grad_clip, bf16=recipe.bf16, device=device, milestones=recipe.milestones, gamma=recipe.gamma,
+    )
+    evaluate = None if val_set is None else (lambda m: validation_scores(m, val_set, recipe.batch_size, device))
+    summary = run_loop(
+        stepper, train_set, val_set, run, epochs=recipe.epochs, batch_size=recipe.batch_size, max_steps=recipe.steps,
+        seed=seed, resume=resume, evaluate_fn=evaluate, checkpoint_every=recipe.checkpoint_every, device=device,
+        meta=meta, tensorboard=recipe.tensorboard, progress=progress,
+    )
+    if val_set is not None and run.checkpoint_best.is_file():
+        model.load_state_dict(load_checkpoint(run.checkpoint_best, map_location=device)["model"])
+    return summary
 
 
 def train(
@@ -109,34 +147,15 @@ def train(
     val_set = build_split(config, "val", config.data.val_max_slices)
     opt = config.train
     meta = {"config": config.to_dict()}
-    evaluate = lambda m: _scores(evaluate_model(m, val_set, opt.batch_size, device, panels=0, progress=False))  # noqa: E731
 
-    loop_summary: dict[str, Any] = {"epochs": 0, "global_step": 0, "best_epoch": None, "best_psnr": None,
-                                    "resumed_from": None}
-    if _has_trainable_parameters(model) and opt.epochs > 0:
-        stepper = SupervisedStepper(
-            model, build_loss(opt.loss), optimizer=opt.optimizer, lr=opt.lr, weight_decay=opt.weight_decay,
-            schedule=opt.schedule, epochs=opt.epochs,
-            steps_per_epoch=steps_per_epoch(len(train_set), opt.batch_size, opt.steps),
-            grad_clip=opt.grad_clip, bf16=opt.bf16, device=device, milestones=opt.milestones, gamma=opt.gamma,
-        )
-        loop_summary = run_loop(
-            stepper, train_set, val_set, run, epochs=opt.epochs, batch_size=opt.batch_size, max_steps=opt.steps,
-            seed=config.seed, resume=resume, evaluate_fn=evaluate, checkpoint_every=opt.checkpoint_every,
-            device=device, meta=meta, tensorboard=opt.tensorboard, progress=progress,
-        )
-        if run.checkpoint_best.is_file():
-            model.load_state_dict(load_checkpoint(run.checkpoint_best, map_location=device)["model"])
+    loop_summary = fit(model, train_set, val_set, run, opt, config.seed, resume, device, meta, progress)
     final = evaluate_model(
         model, val_set, opt.batch_size, device, out=run.path / "eval-val", figures=run.figures_dir, progress=progress
     )
     history = run.read_jsonl()
     keys = [k for k in CURVE_KEYS if any(k in r for r in history)]
     if keys:
-        from automri.eval.figures import curves
-
         curves(history, keys, run.figures_dir / "curves.png", title=_model_label(config))
-    from automri.models.registry import count_params
 
     summary = {
         "run": str(run.path),
@@ -147,11 +166,6 @@ def train(
     }
     run.write_json("summary.json", summary)
     return summary
-
-
-def _scores(result: dict[str, Any]) -> dict[str, float]:
-    """The per-epoch validation scores logged by training: fastMRI per-volume means."""
-    return {name: result[name] for name in ("psnr", "ssim", "nmse")}
 
 
 def _model_label(config: RunConfig) -> str:
@@ -189,4 +203,4 @@ def load_trained(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     return model.eval(), config
 
 
-__all__ = ["build_from_config", "build_split", "load_trained", "resolve_config", "train"]
+__all__ = ["build_from_config", "build_split", "fit", "load_trained", "resolve_config", "train"]

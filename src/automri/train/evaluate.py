@@ -1,16 +1,21 @@
 """Scoring a reconstruction model on a dataset: metrics in both conventions, CSV/JSON, figures.
 
-``evaluate_model`` runs the model over every slice, groups the slices into volumes by
-``meta["volume"]`` and scores magnitudes with :func:`automri.eval.metrics.evaluate_volumes`:
+The one evaluator of the toolkit (central training, searches, federated clients, experiments).
+``evaluate_model`` runs the model over every slice (:func:`predict`), groups the slices into
+volumes by ``meta["volume"]`` and scores magnitudes with :func:`automri.eval.metrics.evaluate_volumes`:
 fastMRI per-volume PSNR/SSIM/NMSE and the per-slice convention of FedAutoMRI, each as mean +- std.
-Metrics are invariant to the common scale of target and prediction, so normalised samples are
-scored as they are.
+
+Scores are computed in SOURCE units: every sample was divided by its own scale (from its zero-filled
+image, ``Sample.scale``), so target and reconstruction of each slice are multiplied back by that
+scale before the slices are stacked into a volume. Per-slice scores do not depend on it, but the
+per-volume PSNR (one data range per volume) and SSIM do, as in fastMRI, which scores the stored images.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +24,38 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from automri.atomic import atomic_open, write_json_atomic
-from automri.data.sample import collate
+from automri.data.sample import Batch, collate
 from automri.errors import AutoMRIError
 from automri.eval.figures import reconstruction_panel
 from automri.eval.metrics import METRICS, evaluate_volumes
 from automri.models.common import zero_filled
 from automri.train.device import resolve_device
 from automri.train.progress import make_progress
+
+SCORES = ("psnr", "ssim", "nmse")
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, dataset: Dataset, batch_size: int = 4, device: str | torch.device = "cpu"
+) -> Iterator[tuple[Batch, torch.Tensor]]:
+    """``(batch, reconstruction complex [B, H, W])`` over ``dataset`` in order, in eval mode without
+    gradients, both on ``device`` and in the samples' normalised units (see :func:`in_source_units`)."""
+    device = resolve_device(device)
+    was_training = model.training
+    model = model.to(device).eval()
+    try:
+        for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate):
+            batch = batch.to(device)
+            yield batch, model(batch.kspace, batch.mask, batch.sens)
+    finally:
+        model.train(was_training)
+
+
+def in_source_units(batch: Batch, images: torch.Tensor) -> torch.Tensor:
+    """Magnitudes ``[B, H, W]`` of normalised images ``images`` multiplied back by each sample's
+    ``scale`` (float32, CPU): the units of the source file."""
+    return images.abs().cpu() * batch.scale.cpu().view(-1, 1, 1)
 
 
 def evaluate_model(
@@ -57,26 +87,19 @@ def evaluate_model(
     """
     if len(dataset) == 0:
         raise AutoMRIError("evaluation set is empty (check --dataset and --split)")
-    device = resolve_device(device)
-    was_training = model.training
-    model = model.to(device).eval()
     records: list[tuple[str, int, torch.Tensor, torch.Tensor]] = []
     predictions: list[dict[str, Any]] = []
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
-    try:
-        with torch.no_grad(), make_progress(disable=not progress) as bar:
-            task = bar.add_task("evaluate", total=len(loader), loss=float("nan"))
-            for batch in loader:
-                batch = batch.to(device)
-                recon = model(batch.kspace, batch.mask, batch.sens).abs().cpu()
-                target = batch.target.abs().cpu()
-                for i, meta in enumerate(batch.meta):
-                    records.append((str(meta["volume"]), int(meta["slice"]), target[i], recon[i]))
-                    if len(predictions) < panels:
-                        predictions.append(_prediction(batch, i, target[i], recon[i]))
-                bar.update(task, advance=1)
-    finally:
-        model.train(was_training)
+    total = -(-len(dataset) // batch_size)
+    with make_progress(disable=not progress) as bar:
+        task = bar.add_task("evaluate", total=total, loss=float("nan"))
+        for batch, prediction in predict(model, dataset, batch_size, device):
+            recon = in_source_units(batch, prediction)
+            target = in_source_units(batch, batch.target)
+            for i, meta in enumerate(batch.meta):
+                records.append((str(meta["volume"]), int(meta["slice"]), target[i], recon[i]))
+                if len(predictions) < panels:
+                    predictions.append(_prediction(batch, i, target[i], recon[i]))
+            bar.update(task, advance=1)
     result = evaluate_volumes(records).to_dict()
     for name in METRICS:
         result[name] = result["volume_summary"][name]["mean"]
@@ -86,9 +109,19 @@ def evaluate_model(
     return result
 
 
-def _prediction(batch: Any, i: int, target: torch.Tensor, recon: torch.Tensor) -> dict[str, Any]:
+def validation_scores(
+    model: nn.Module, dataset: Dataset, batch_size: int = 4, device: str | torch.device = "cpu"
+) -> dict[str, float]:
+    """The fastMRI per-volume means ``{"psnr", "ssim", "nmse"}`` of ``model`` on ``dataset`` (what
+    training, searches and federated clients log and select on)."""
+    result = evaluate_model(model, dataset, batch_size, device, panels=0, progress=False)
+    return {name: float(result[name]) for name in SCORES}
+
+
+def _prediction(batch: Batch, i: int, target: torch.Tensor, recon: torch.Tensor) -> dict[str, Any]:
+    """Source-unit magnitudes ``[H, W]`` of slice ``i`` for the figures (with its zero-filled input)."""
     sens = None if batch.sens is None else batch.sens[i : i + 1]
-    baseline = zero_filled(batch.kspace[i : i + 1], batch.mask[i : i + 1], sens)[0].abs().cpu()
+    baseline = zero_filled(batch.kspace[i : i + 1], batch.mask[i : i + 1], sens)[0].abs().cpu() * float(batch.scale[i])
     meta = batch.meta[i]
     return {
         "volume": str(meta["volume"]),

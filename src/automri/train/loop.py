@@ -26,7 +26,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -51,7 +51,10 @@ from automri.train.seed import (
 )
 from automri.train.stepper import Stepper, SupervisedStepper
 
-__all__ = ["Stepper", "SupervisedStepper", "run_loop", "steps_per_epoch", "epoch_batches"]
+__all__ = [
+    "DivergenceError", "Stepper", "SupervisedStepper", "epoch_batches", "epoch_loader", "epoch_steps",
+    "local_epochs", "run_loop", "steps_per_epoch",
+]
 
 CHECKPOINT_FORMAT = "automri-checkpoint-1"
 _TRAIN_STREAM = 1
@@ -77,6 +80,92 @@ def epoch_batches(
     order = torch.randperm(num_samples, generator=generator).tolist()
     batches = [order[i : i + batch_size] for i in range(0, num_samples, batch_size)]
     return batches[: steps_per_epoch(num_samples, batch_size, max_steps)]
+
+
+def epoch_loader(
+    train_set: Dataset,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    max_steps: int | None = None,
+    skip: int = 0,
+    num_workers: int = 0,
+    draw: int | None = None,
+) -> DataLoader:
+    """The loader of 0-based ``epoch`` (:func:`epoch_batches`), without its first ``skip`` batches
+    (a resumed epoch). It first gives the training set the augmentation draws ``draw`` (default:
+    ``epoch``; ``data.augment``), so every epoch sees new draws and fresh masks."""
+    batches = epoch_batches(len(train_set), batch_size, seed, epoch, max_steps)
+    set_epoch(train_set, epoch if draw is None else draw)
+    return DataLoader(
+        train_set,
+        batch_sampler=batches[skip:],
+        collate_fn=collate,
+        num_workers=num_workers,
+        worker_init_fn=worker_init_fn,
+        generator=seeded_generator(derive_seed(seed, epoch, _LOADER_STREAM)),
+    )
+
+
+def epoch_steps(
+    stepper: Stepper,
+    loader: DataLoader,
+    val_stream: ValidationStream | None,
+    on_step_start: Callable[[], None] | None = None,
+) -> Iterator[dict[str, float]]:
+    """The one epoch loop: one ``stepper.step`` per training batch of ``loader`` (paired with the
+    next batch of ``val_stream`` for bi-level steppers), yielding each step's metrics.
+
+    Divergence guard: a non-finite loss (or a non-finite weight after the step) stops the run with
+    :class:`DivergenceError` before anything is saved from the diverged state.
+    """
+    for batch in loader:
+        val_batch = val_stream.next() if val_stream is not None else None
+        if on_step_start is not None:
+            on_step_start()
+        metrics = stepper.step(batch, val_batch)
+        check_finite(stepper.model, metrics)
+        yield metrics
+
+
+class DivergenceError(AutoMRIError):
+    """Training diverged: a non-finite loss or weight (lower the learning rate or clip gradients)."""
+
+
+def check_finite(model: nn.Module, metrics: dict[str, float]) -> None:
+    """Raise :class:`DivergenceError` when ``metrics["loss"]`` or any parameter of ``model`` is not finite."""
+    loss = metrics.get("loss", 0.0)
+    if not math.isfinite(loss):
+        raise DivergenceError(f"training diverged: loss is {loss} (lower --lr or set grad_clip); the last good checkpoint is kept")
+    bad = next((name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())), None)
+    if bad is not None:
+        raise DivergenceError(f"training diverged: parameter {bad!r} is not finite (lower --lr or set grad_clip); the last good checkpoint is kept")
+
+
+def local_epochs(
+    stepper: Stepper,
+    train_set: Dataset,
+    val_set: Dataset | None,
+    epochs: int,
+    batch_size: int,
+    max_steps: int | None,
+    seed: int,
+) -> dict[str, float]:
+    """``epochs`` epochs of ``stepper`` without a run directory (a federated client's local work in
+    one round): data order, validation stream and augmentation draws all seeded by ``seed``.
+
+    Returns ``{"train-loss": mean step loss, "local-steps": number of steps}``.
+    """
+    seed_everything(seed)
+    stepper.model.train()
+    val_stream = ValidationStream(val_set, batch_size, seed) if stepper.needs_val_batch else None
+    losses = []
+    for epoch in range(epochs):
+        loader = epoch_loader(train_set, batch_size, seed, epoch, max_steps, draw=derive_seed(seed, epoch))
+        losses += [metrics["loss"] for metrics in epoch_steps(stepper, loader, val_stream)]
+    if not losses:
+        raise AutoMRIError("local training ran no step (empty training split or zero local epochs)")
+    return {"train-loss": float(sum(losses) / len(losses)), "local-steps": float(len(losses))}
 
 
 class ValidationStream:
@@ -284,28 +373,22 @@ def run_loop(
     writer = _tensorboard_writer(run, tensorboard)
     last_record: dict[str, Any] | None = None
     consistent = True  # model, stepper and counters describe the same point in training
+
+    def mark_inconsistent() -> None:
+        nonlocal consistent
+        consistent = False
+
     try:
         with make_progress(disable=not progress) as bar, _InterruptFlag() as interrupt:
             for epoch in range(state.epoch, epochs):
-                batches = epoch_batches(len(train_set), batch_size, seed, epoch, max_steps)
-                set_epoch(train_set, epoch)  # per-epoch augmentation draws (data.augment)
-                loader = DataLoader(
-                    train_set,
-                    batch_sampler=batches[state.step_in_epoch :],
-                    collate_fn=collate,
-                    num_workers=num_workers,
-                    worker_init_fn=worker_init_fn,
-                    generator=seeded_generator(derive_seed(seed, epoch, _LOADER_STREAM)),
-                )
+                loader = epoch_loader(train_set, batch_size, seed, epoch, max_steps, state.step_in_epoch, num_workers)
                 task = bar.add_task(
-                    f"epoch {epoch + 1}/{epochs}", total=len(batches), completed=state.step_in_epoch, loss=math.nan
+                    f"epoch {epoch + 1}/{epochs}", total=len(loader) + state.step_in_epoch,
+                    completed=state.step_in_epoch, loss=math.nan,
                 )
                 started = time.perf_counter()
                 model.train()
-                for batch in loader:
-                    val_batch = val_stream.next() if val_stream is not None else None
-                    consistent = False
-                    metrics = stepper.step(batch, val_batch)
+                for metrics in epoch_steps(stepper, loader, val_stream, on_step_start=mark_inconsistent):
                     state.step_in_epoch += 1
                     state.global_step += 1
                     state.add(metrics)

@@ -26,8 +26,8 @@ from typing import Any
 import yaml
 
 from automri.atomic import json_default, write_json_atomic, write_text_atomic
-from automri.config import parse_yaml
 from automri.errors import AutoMRIError
+from automri.train.config import parse_yaml
 
 CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"

@@ -8,6 +8,7 @@ RNG. Search strategies (``automri.nas``) and federated clients implement the sam
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -15,8 +16,8 @@ from torch import nn
 
 from automri.data.sample import Batch
 from automri.errors import AutoMRIError
-from automri.train.losses import Loss
 from automri.train.device import resolve_device
+from automri.train.losses import Loss
 
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("cosine", "multistep", "none")
@@ -78,6 +79,10 @@ class SupervisedStepper:
         grad_clip: clip the global gradient norm to this value (``None``: no clipping).
         bf16: run the forward pass under CUDA/CPU bfloat16 autocast (the loss stays float32).
         device: where the model and batches live (``"auto"`` picks CUDA when present).
+        parameters: what the optimiser updates (default: every trainable parameter of ``model``).
+        data_weight, extra_loss: the minimised objective is
+            ``data_weight * loss(pred, target) + extra_loss(model)`` (FedProx's proximal term, FedMRI's
+            weighted loss and regulariser); the reported ``loss`` is the unweighted data loss.
     """
 
     needs_val_batch = False
@@ -97,6 +102,9 @@ class SupervisedStepper:
         device: str | torch.device = "cpu",
         milestones: tuple[int, ...] | list[int] = (),
         gamma: float = 0.1,
+        parameters: list[nn.Parameter] | None = None,
+        data_weight: float = 1.0,
+        extra_loss: Callable[[nn.Module], torch.Tensor] | None = None,
     ) -> None:
         if schedule not in SCHEDULES:
             raise AutoMRIError(f"schedule {schedule!r}: unknown (expected one of {', '.join(SCHEDULES)})")
@@ -105,7 +113,7 @@ class SupervisedStepper:
         self.device = resolve_device(device)
         self.model = model.to(self.device)
         self.loss = loss
-        parameters = [p for p in self.model.parameters() if p.requires_grad]
+        parameters = [p for p in (parameters if parameters is not None else self.model.parameters()) if p.requires_grad]
         if not parameters:
             raise AutoMRIError(f"model {type(model).__name__} has no trainable parameters; nothing to train")
         self.optimizer = build_optimizer(optimizer, parameters, lr, weight_decay)
@@ -122,6 +130,8 @@ class SupervisedStepper:
             self.step_scheduler_per = "epoch"
         self.grad_clip = grad_clip
         self.bf16 = bf16
+        self.data_weight = data_weight
+        self.extra_loss = extra_loss
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if not self.bf16:
@@ -129,13 +139,16 @@ class SupervisedStepper:
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
 
     def step(self, batch: Batch, val_batch: Batch | None = None) -> dict[str, float]:
-        """Forward, loss, backward, optional clipping, optimiser and scheduler step."""
+        """Forward, objective, backward, optional clipping, optimiser and scheduler step."""
         batch = batch.to(self.device)
         with self._autocast():
             pred = self.model(batch.kspace, batch.mask, batch.sens)
         loss = self.loss(pred.to(torch.complex64), batch.target)
+        objective = loss if self.data_weight == 1.0 else self.data_weight * loss
+        if self.extra_loss is not None:
+            objective = objective + self.extra_loss(self.model)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         metrics = {"loss": float(loss.detach())}
         if self.grad_clip is not None:
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)

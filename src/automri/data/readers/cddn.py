@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 
 from automri.data.readers.common import require_exists, require_volume
 from automri.data.source import SliceData, check_index
@@ -62,8 +63,6 @@ class CDDNSource:
         return None if patients is None else [v for v in self._slices if int(v[1:]) in patients]
 
     def load_slice(self, volume: str, index: int) -> SliceData:
-        from PIL import Image, UnidentifiedImageError
-
         check_index(self, volume, index)
         file = self._slices[volume][index]
         try:
@@ -79,7 +78,5 @@ class CDDNSource:
         )
 
     def info(self) -> dict[str, object]:
-        from PIL import Image
-
         with Image.open(next(iter(self._slices.values()))[0]) as png:
             return {"dtype": f"uint8 PNG mode {png.mode}", "stored_shape": [png.height, png.width]}

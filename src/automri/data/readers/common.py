@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+import h5py
+
 from automri.errors import AutoMRIError
 
 T = TypeVar("T")
@@ -89,7 +91,6 @@ class VolumeCache:
 @contextmanager
 def open_h5(path: str) -> Iterator[Any]:
     """Open an HDF5 file read-only, turning h5py's errors into :class:`AutoMRIError`."""
-    import h5py
 
     try:
         handle = h5py.File(path, "r")
@@ -103,7 +104,6 @@ def open_h5(path: str) -> Iterator[Any]:
 
 def h5_dataset(handle: Any, key: str, path: str, expected: str) -> Any:
     """``handle[key]`` as an h5py Dataset, or :class:`AutoMRIError` naming the file and the key."""
-    import h5py
 
     if key not in handle or not isinstance(handle[key], h5py.Dataset):
         raise AutoMRIError(f"{path}: key {key!r} missing (expected {expected})")

@@ -13,7 +13,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import torch
+from pydicom.errors import InvalidDicomError
 
 from automri.data.readers.common import VolumeCache, require_exists, require_volume
 from automri.data.source import SliceData, check_index, require_finite
@@ -33,9 +35,6 @@ def is_dicom_file(path: Path) -> bool:
 
 
 def _header(path: Path):
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
     try:
         header = pydicom.dcmread(path, stop_before_pixels=True)
     except (InvalidDicomError, OSError, EOFError) as err:
@@ -85,8 +84,6 @@ class DicomSource:
         return len(self._slices[volume])
 
     def _pixels(self, file: str) -> np.ndarray:
-        import pydicom
-
         dataset = pydicom.dcmread(file)
         try:
             pixels = dataset.pixel_array.astype(np.float32)

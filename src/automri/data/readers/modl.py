@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+import h5py
 import torch
 
 from automri.data.readers.common import h5_dataset, open_h5, require_exists, require_volume
@@ -93,8 +94,6 @@ class MoDLSource:
         return SliceData(image=image, sens=sens, mask=mask, meta={"volume": volume, "slice": stored, "key": f"{prefix}Org"})
 
     def info(self) -> dict[str, object]:
-        import h5py
-
         with open_h5(self.path) as handle:
             keys = {k: [str(v.dtype), list(v.shape)] for k, v in handle.items() if isinstance(v, h5py.Dataset)}
             first = next(k for k in ("trnOrg", "tstOrg") if k in handle)

@@ -9,8 +9,10 @@ most ``min_tissue`` (see :func:`automri.data.source.informative_slices`), are sk
 
 from __future__ import annotations
 
+import nibabel as nib
 import numpy as np
 import torch
+from nibabel.filebasedimages import ImageFileError
 
 from automri.data.readers.common import VolumeCache, computed_once, list_files
 from automri.data.source import SliceData, check_index, informative_slices, require_finite
@@ -21,8 +23,6 @@ SUFFIXES = (".nii.gz", ".nii")
 
 def load_ras_volume(path: str) -> np.ndarray:
     """Read a NIfTI file as float32 ``[X, Y, Z]`` in RAS orientation (2D images get ``Z = 1``)."""
-    import nibabel as nib
-    from nibabel.filebasedimages import ImageFileError
 
     try:
         image = nib.load(path)
@@ -97,7 +97,5 @@ class NiftiSource:
         return SliceData(image=image, magnitude=True, meta={"volume": volume, "slice": stored, "file": self._files[volume]})
 
     def info(self) -> dict[str, object]:
-        import nibabel as nib
-
         first = nib.load(next(iter(self._files.values())))
         return {"dtype": str(first.get_data_dtype()), "stored_shape": list(first.shape), "orientation": "RAS, axial"}

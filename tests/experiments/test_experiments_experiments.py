@@ -9,12 +9,12 @@ import json
 
 import pytest
 
-from automri.nas.rir_search import fold_datasets
-from automri.nas.rir_space import RIRNet
-from automri.pipelines.emrnas_experiment import run_emrnas_experiment, search_options
-from automri.pipelines.fedautomri_experiment import federation, run_fedautomri_experiment
-from automri.pipelines.rebuild_report import rebuild_report
-from automri.pipelines.scales import get_scale
+from automri.experiments.emrnas import run_emrnas_experiment, search_options
+from automri.experiments.fedautomri import federation, run_fedautomri_experiment
+from automri.experiments.rebuild_report import rebuild_report
+from automri.experiments.rir_search import fold_datasets
+from automri.experiments.scales import get_scale
+from automri.nas.rir.network import RIRNet
 
 
 def _strip_dates(text: str) -> str:

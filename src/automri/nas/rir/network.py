@@ -32,29 +32,18 @@ from torch import nn
 
 from automri.errors import AutoMRIError
 from automri.models.common import check_inputs, check_positive, conv3x3, zero_filled
-from automri.models.registry import count_params, register_model, width_for_params
-from automri.nas.proxyless import BinarizedMixedEdge, mixed_edges
-from automri.nas.rir_ops import CONNECTION_MODES, DEFAULT_RESIDUAL_SCALE, OPS, OPCell, op_spec
+from automri.models.registry import width_for_params
+from automri.nas.genotype import load_genotype
+from automri.nas.rir.genotype import (
+    DEFAULT_RIR_SCALE,
+    DEFAULT_WIDTH,
+    GENOTYPE_DEFAULTS,
+    PAPER_CARDIAC_OPS,
+    PAPER_PARAMS,
+)
+from automri.nas.rir.ops import CONNECTION_MODES, DEFAULT_RESIDUAL_SCALE, OPCell, op_spec
 from automri.physics.complex import channels_to_complex, complex_to_channels
 from automri.physics.dc import TwoStepDC
-
-DEFAULT_WIDTH = 19
-DEFAULT_RIR_SCALE = 0.2
-PAPER_PARAMS = 330_000
-PAPER_CARDIAC_OPS = ("O5 O8 O8 O8 O8 O8 O4 O1 O2 O8 O8 O8 O6 O8 O8").split()
-PAPER_BRAIN_OPS = ("O6 O6 O2 O4 O1 O2 O3 O8 O1 O3 O6 O3 O3 O1 O3").split()
-
-GENOTYPE_DEFAULTS: dict[str, Any] = {
-    "width": DEFAULT_WIDTH,
-    "components": 5,
-    "cells_per_block": 3,
-    "batch_norm": False,
-    "rir": True,
-    "residual_scale": DEFAULT_RESIDUAL_SCALE,
-    "rir_scale": DEFAULT_RIR_SCALE,
-    "connection_mode": "fusion",
-    "tdc_real_mode": "abs",
-}
 
 
 class RIRBasicBlock(nn.Module):
@@ -193,59 +182,6 @@ class RIRNet(RIRCascade):
         return {"space": "rir", "ops": list(self.ops), **self.config}
 
 
-class RIRSearchNet(RIRCascade):
-    """The EMR-NAS supernet: every cell is a :class:`BinarizedMixedEdge` over ``op_names``.
-
-    ``mode``: ``"full"`` / ``"two"`` (ProxylessNAS binarisation) or ``"softmax"`` (DARTS mixing).
-    Other arguments as :class:`RIRNet`.
-    """
-
-    def __init__(
-        self,
-        width: int = DEFAULT_WIDTH,
-        components: int = 5,
-        cells_per_block: int = 3,
-        mode: str = "full",
-        batch_norm: bool = False,
-        rir: bool = True,
-        residual_scale: float = DEFAULT_RESIDUAL_SCALE,
-        rir_scale: float = DEFAULT_RIR_SCALE,
-        connection_mode: str = "fusion",
-        tdc_real_mode: str = "abs",
-        op_names: Sequence[str] = OPS,
-    ) -> None:
-        self.op_names = list(op_names)
-        for name in self.op_names:
-            op_spec(name)
-        self.config = _space_config(
-            width=width, components=components, cells_per_block=cells_per_block, batch_norm=batch_norm,
-            rir=rir, residual_scale=residual_scale, rir_scale=rir_scale, connection_mode=connection_mode,
-            tdc_real_mode=tdc_real_mode,
-        )
-
-        def make_cell(index: int) -> nn.Module:
-            candidates = [OPCell(n, width, batch_norm, residual_scale, connection_mode) for n in self.op_names]
-            return BinarizedMixedEdge(candidates, mode=mode)
-
-        super().__init__(make_cell, width, components, cells_per_block, rir, rir_scale, tdc_real_mode)
-
-    @property
-    def edges(self) -> list[BinarizedMixedEdge]:
-        return mixed_edges(self)
-
-    def probabilities(self) -> list[list[float]]:
-        """``softmax(alpha)`` of every cell, ``[cells][len(op_names)]``."""
-        return [edge.probabilities.tolist() for edge in self.edges]
-
-    def derive(self) -> list[str]:
-        """The argmax op name of every cell."""
-        return [self.op_names[int(edge.alpha.argmax())] for edge in self.edges]
-
-    def genotype(self) -> dict[str, Any]:
-        """The derived network's genotype (argmax per cell) with this supernet's settings."""
-        return {"space": "rir", "ops": self.derive(), **self.config}
-
-
 def rir_net(
     genotype: dict[str, Any] | str | os.PathLike[str] | None = None,
     width: int | None = None,
@@ -260,25 +196,13 @@ def rir_net(
     if genotype is None:
         genotype = {"space": "rir", "ops": list(PAPER_CARDIAC_OPS)}
     elif not isinstance(genotype, dict):
-        from automri.nas.genotype import load_genotype
-
         genotype = load_genotype(genotype, space="rir")
     given = {"width": width, "batch_norm": batch_norm, "rir": rir, "components": components,
              "cells_per_block": cells_per_block}
     return RIRNet.from_genotype(genotype, **{k: v for k, v in given.items() if v is not None})
 
 
-def count_parameters(module: nn.Module) -> int:
-    """Number of scalar parameters of ``module`` (trainable or not)."""
-    return count_params(module, trainable_only=False)
-
-
 def paper_width(ops: Sequence[str] = PAPER_CARDIAC_OPS, target: int = PAPER_PARAMS, **options: Any) -> int:
     """The width ``F`` whose :class:`RIRNet` with ``ops`` (and genotype ``options``) has the parameter
     count nearest ``target`` (ties: the smaller width), by :func:`automri.models.registry.width_for_params`."""
     return width_for_params("rir_net", target, genotype={"space": "rir", "ops": list(ops), **options})
-
-
-# Importing this module makes ``build_model("rir_net", ...)`` and ``width_for_params("rir_net", ...)``
-# work (re-registering the same builder from the package ``__init__`` is a no-op).
-register_model("rir_net", rir_net, width_arg="width")

@@ -2,13 +2,13 @@
 
 Sub-runs of ``OUT``:
 
-``search/``                 :func:`automri.nas.rir_search.run_rir_search`: per fold a ProxylessNAS
+``search/``                 :func:`automri.experiments.rir_search.run_rir_search`: per fold a ProxylessNAS
                             search (``fold-k/search/alpha.jsonl``) and the retrained ensemble
                             architecture (``fold-k/retrain/``), ``genotype.json``, ``summary.json``
-``search/baselines/``       :func:`automri.nas.rir_search.run_baselines`: the zero-filled reference,
+``search/baselines/``       :func:`automri.experiments.rir_search.run_baselines`: the zero-filled reference,
                             and U-Net, DC-CNN, RDN and CDDN-TDC at the searched network's parameter
                             count (their recipes, with the scale's ``model_options``), same folds
-``ablations/``              :func:`automri.nas.rir_search.run_ablations` (Table 3 variants), optional
+``ablations/``              :func:`automri.experiments.rir_search.run_ablations` (Table 3 variants), optional
 ``examples.npz``            the first test slice of fold 0 reconstructed by every model (figure)
 
 Table 2 reports mean ± std over the folds' test sets of fastMRI per-volume PSNR and SSIM.
@@ -21,13 +21,40 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from automri.data.sample import collate
 from automri.errors import AutoMRIError
-from automri.pipelines.experiment import (
-    EXAMPLES, REPORT, Say, augment_sentence, command_line, finished, image, images_sentence, link, now,
-    open_experiment, read_json, read_jsonl, run_section, write_examples, write_summary,
+from automri.eval.figures import alpha_trajectories, curves, genotype_diagram_rir, reconstruction_panel
+from automri.eval.profile import count_macs, example_inputs
+from automri.eval.report import markdown_table
+from automri.eval.report import write_report as write_markdown
+from automri.experiments.experiment import (
+    EXAMPLES,
+    REPORT,
+    Say,
+    augment_sentence,
+    command_line,
+    finished,
+    image,
+    images_sentence,
+    link,
+    now,
+    open_experiment,
+    read_json,
+    read_jsonl,
+    run_section,
+    write_examples,
+    write_summary,
 )
-from automri.pipelines.scales import EMRNASScale, get_scale, scale_dict
+from automri.experiments.rir_search import ABLATIONS, fold_datasets, run_ablations, run_baselines, run_rir_search
+from automri.experiments.scales import EMRNASScale, get_scale, scale_dict
+from automri.models.common import zero_filled
+from automri.models.registry import build_model
+from automri.nas.options import SearchOptions
+from automri.nas.rir.network import RIRNet
+from automri.nas.rir.ops import OPS
+from automri.train.checkpoint import load_checkpoint
 
 EXPERIMENT = "emrnas"
 BASELINES = ("unet", "dccnn", "rdn", "cddn_tdc")
@@ -40,7 +67,6 @@ DEFAULT_MASK = "random:rate=0.15,center=0.04"  # EMR-NAS: random Cartesian lines
 def search_options(dataset: str, mask: str, scale: EMRNASScale, out: Path, seed: int, device: str,
                    resume: bool) -> Any:
     """The :class:`~automri.nas.options.SearchOptions` of the EMR-NAS search at ``scale``."""
-    from automri.nas.options import SearchOptions
 
     space = {"components": scale.components, **({} if scale.width is None else {"width": scale.width})}
     return SearchOptions(
@@ -53,8 +79,6 @@ def search_options(dataset: str, mask: str, scale: EMRNASScale, out: Path, seed:
 
 
 def _macs(model: Any, size: int) -> int:
-    from automri.eval.profile import count_macs, example_inputs
-
     return count_macs(model, example_inputs(size))
 
 
@@ -67,12 +91,7 @@ def _first_checkpoint(path: Path) -> Path:
 
 def save_examples(options: Any, models: dict[str, tuple[Any, Path]], path: Path) -> None:
     """Reconstruct the first test slice of fold 0 with every trained model; save magnitudes to ``path``."""
-    import torch
 
-    from automri.data.sample import collate
-    from automri.models.common import zero_filled
-    from automri.nas.rir_search import fold_datasets
-    from automri.train.checkpoint import load_checkpoint
 
     sample = fold_datasets(options)[0]["test"][0]
     batch = collate([sample])
@@ -104,9 +123,6 @@ def run_emrnas_experiment(
     Returns ``summary.json``'s ``results``: ``{"dataset", "mask", "genotype", "display", "rows":
     [{"model", "params", "macs", "folds", "test"}], "ablations"}``.
     """
-    from automri.models.registry import build_model
-    from automri.nas.rir_search import ABLATIONS, run_ablations, run_baselines, run_rir_search
-    from automri.nas.rir_space import RIRNet
 
     scale = get_scale(EXPERIMENT, scale) if isinstance(scale, str) else scale
     bad = [b for b in baselines if b not in BASELINES] + [a for a in ablations if a not in ABLATIONS]
@@ -167,8 +183,6 @@ def _mean_std(test: dict[str, Any], metric: str, fmt: str) -> str:
 
 
 def _table2(results: dict[str, Any]) -> str:
-    from automri.eval.report import markdown_table
-
     dataset = results["dataset"]
     rows = [{"Model": LABELS[r["model"]], f"PSNR {dataset}": _mean_std(r["test"], "psnr", ".4f"),
              f"SSIM {dataset}": _mean_std(r["test"], "ssim", ".4f"), "Param/M": f"{r['params'] / 1e6:.4g}",
@@ -185,8 +199,6 @@ def _baseline_settings(rows: list[dict[str, Any]]) -> str:
 
 
 def _table3(ablations: dict[str, Any]) -> str:
-    from automri.eval.report import markdown_table
-
     rows = [{"Variant": k, "Component": v["label"], "Architecture": v["display"], "Param/M": f"{v['params'] / 1e6:.4g}",
              "PSNR": _mean_std(v["test"], "psnr", ".4f") if "test" in v else None,
              "SSIM": _mean_std(v["test"], "ssim", ".4f") if "test" in v else None}
@@ -196,8 +208,6 @@ def _table3(ablations: dict[str, Any]) -> str:
 
 def _figures(out: Path, results: dict[str, Any], base: Path) -> list[str]:
     """Genotype strip, alpha trajectories per fold, retraining curves and reconstructions."""
-    from automri.eval.figures import alpha_trajectories, curves, genotype_diagram_rir, reconstruction_panel
-    from automri.nas.rir_ops import OPS
 
     figures = out / "figures"
     lines = [image(genotype_diagram_rir(results["genotype"], figures / "genotype.png"), base, "ensemble architecture")]
@@ -255,7 +265,6 @@ def report_sections(out: Path, summary: dict[str, Any], base: Path) -> list[tupl
 
 def write_report(out: Path, summary: dict[str, Any]) -> Path:
     """Write ``out/report.md`` and ``out/figures/`` from ``summary`` and the sub-runs' logs."""
-    from automri.eval.report import write_report as write_markdown
 
     title = f"EMR-NAS on {summary['results']['dataset']}"
     return write_markdown(out / REPORT, [*report_sections(out, summary, out), run_section(summary)], title=title)

@@ -33,21 +33,23 @@ from typing import Any
 
 from torch.utils.data import Dataset, Subset
 
-from automri.data.datasets import build_dataset
+from automri.data.datasets import build_splits
 from automri.errors import AutoMRIError
 from automri.eval.figures import alpha_trajectories, genotype_diagram_cell
 from automri.eval.profile import profile_model
-from automri.nas.cell_space import CellSearchNet, node_slices
-from automri.nas.genotype import build_network, derive_genotype, save_genotype
-from automri.nas.ops import PRIMITIVES
+from automri.nas.cell.genotype import PRIMITIVES, derive_genotype, node_slices
+from automri.nas.cell.space import CellSearchNet
+from automri.nas.factory import build_network
+from automri.nas.genotype import save_genotype
 from automri.nas.options import SearchOptions
 from automri.nas.strategies import STRATEGIES, build_strategy
-from automri.train.evaluate import evaluate_model
-from automri.train.loop import run_loop, steps_per_epoch
+from automri.train.config import OptimConfig
+from automri.train.engine import fit
+from automri.train.evaluate import validation_scores
+from automri.train.loop import run_loop
 from automri.train.losses import build_loss
 from automri.train.runs import RunDir
 from automri.train.seed import derive_seed, seed_everything
-from automri.train.stepper import SupervisedStepper
 
 SPACE_DEFAULTS: dict[str, Any] = {
     "hidden": 16,
@@ -120,8 +122,9 @@ def strategy_settings(options: SearchOptions) -> dict[str, Any]:
 def search_datasets(options: SearchOptions) -> dict[str, Dataset]:
     """``{"train", "weights", "arch", "val", "test"}``: the train split (augmented by
     ``options.augment``), its two parts cut by ``train_portion``, and the dataset's val and test splits."""
-    common = {"size": options.size, "mask": options.mask, "seed": options.seed, "phase": options.phase}
-    train = build_dataset(options.dataset, "train", augment=options.augment, **common)
+    splits = build_splits(options.dataset, augment=options.augment, size=options.size, mask=options.mask,
+                          seed=options.seed, phase=options.phase)
+    train = splits["train"]
     cut = int(round(options.train_portion * len(train)))
     if cut < 1 or cut >= len(train):
         raise AutoMRIError(
@@ -132,14 +135,13 @@ def search_datasets(options: SearchOptions) -> dict[str, Dataset]:
         "train": train,
         "weights": Subset(train, range(cut)),
         "arch": Subset(train, range(cut, len(train))),
-        "val": build_dataset(options.dataset, "val", **common),
-        "test": build_dataset(options.dataset, "test", **common),
+        "val": splits["val"],
+        "test": splits["test"],
     }
 
 
 def _scores(model: Any, dataset: Dataset, options: SearchOptions) -> dict[str, float]:
-    result = evaluate_model(model, dataset, batch_size=options.batch_size, device=options.device, progress=False)
-    return {name: float(result[name]) for name in SCORES}
+    return validation_scores(model, dataset, options.batch_size, options.device)
 
 
 def _edge_labels(nodes: int) -> list[str]:
@@ -166,33 +168,14 @@ def _retrain(
     seed = derive_seed(options.seed, 1)
     seed_everything(seed)
     model = build_network(genotype, checkpoint=config["space_resolved"]["checkpoint"])
-    train_set = data["train"]
-    stepper = SupervisedStepper(
-        model,
-        build_loss(options.strategy_options.get("loss", STRATEGY_DEFAULTS["loss"])),
-        optimizer=RETRAIN_OPTIMIZER,
-        lr=RETRAIN_LR,
-        epochs=options.retrain_epochs,
-        steps_per_epoch=steps_per_epoch(len(train_set), options.batch_size, options.steps),
-        device=options.device,
+    recipe = OptimConfig(
+        epochs=options.retrain_epochs, steps=options.steps, batch_size=options.batch_size,
+        optimizer=RETRAIN_OPTIMIZER, lr=RETRAIN_LR, loss=options.strategy_options.get("loss", STRATEGY_DEFAULTS["loss"]),
     )
     run.write_config({**config, "genotype": genotype, "seed": seed})
-    loop = run_loop(
-        stepper,
-        train_set,
-        None,
-        run,
-        epochs=options.retrain_epochs,
-        batch_size=options.batch_size,
-        max_steps=options.steps,
-        seed=seed,
-        resume=options.resume,
-        evaluate_fn=lambda m: _scores(m, data["val"], options),
-        device=options.device,
-        meta={"space": "cell", "genotype": genotype},
-        progress=True,
-    )
-    test = _scores(stepper.model, data["test"], options)
+    loop = fit(model, data["train"], data["val"], run, recipe, seed, options.resume, options.device,
+               meta={"space": "cell", "genotype": genotype})
+    test = _scores(model, data["test"], options)
     run.write_json("test.json", test)
     return {"epochs": loop["epochs"], "best_val_psnr": loop["best_psnr"], "test": test}
 

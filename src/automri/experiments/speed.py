@@ -45,7 +45,13 @@ from torch.profiler import ProfilerActivity, profile, record_function
 from automri.atomic import write_text_atomic
 from automri.errors import AutoMRIError
 from automri.eval import report
-from automri.eval.profile import count_macs, count_parameters, example_inputs, measure_latency, peak_memory
+from automri.eval.profile import count_macs, example_inputs, measure_latency, peak_memory
+from automri.federated.simulation import measure_round_overhead
+from automri.models.registry import build_model, count_params
+from automri.nas.cell.genotype import FEDNAS_V1
+from automri.nas.factory import build_network
+from automri.nas.genotype import load_genotype
+from automri.nas.rir.genotype import PAPER_CARDIAC_OPS
 from automri.train.device import resolve_device
 from automri.train.losses import l1_complex
 from automri.train.stepper import build_optimizer
@@ -76,10 +82,7 @@ _CONV_MARKERS = ("convolution", "conv2d", "conv_transpose", "conv_depthwise")
 def _searched_genotype(name: str) -> dict[str, Any]:
     """The genotype of a named searched net (FedAutoMRI's FedNAS_V1, EMR-NAS's cardiac architecture)."""
     if name == "fedautomri_v1":
-        from automri.nas.genotype import FEDNAS_V1
-
         return FEDNAS_V1
-    from automri.nas.rir_space import PAPER_CARDIAC_OPS
 
     return {"space": "rir", "ops": list(PAPER_CARDIAC_OPS)}
 
@@ -88,14 +91,9 @@ def build_benchmark_model(spec: str) -> nn.Module:
     """The model named ``spec``: a registry name (default width), a searched net of
     :data:`SEARCHED_NETS`, or a path to a genotype ``.json`` file."""
     if spec in SEARCHED_NETS:
-        from automri.nas.genotype import build_network
-
         return build_network(_searched_genotype(spec))
     if spec.endswith(".json"):
-        from automri.nas.genotype import build_network, load_genotype
-
         return build_network(load_genotype(spec))
-    from automri.models.registry import build_model
 
     return build_model(spec)
 
@@ -329,28 +327,9 @@ def machine_info(device: torch.device) -> dict[str, Any]:
 
 
 def flower_round_overhead() -> dict[str, Any]:
-    """The Flower round overhead from ``automri.federated.simulation.measure_round_overhead()`` when
-    that function exists.
-
-    Contract expected from it: no required arguments; returns the overhead of one Flower round in
-    seconds (wall time of a round minus the clients' local training) as a float, or a mapping with
-    the key ``"round_overhead_s"`` (other keys are kept as details). Without it the result says
-    ``"measured": False`` and why; no number is made up.
-    """
-    try:
-        from automri.federated import simulation
-    except ImportError as err:
-        return {"measured": False, "reason": f"automri.federated.simulation cannot be imported ({err})"}
-    measure = getattr(simulation, "measure_round_overhead", None)
-    if measure is None:
-        return {"measured": False, "reason": "automri.federated.simulation.measure_round_overhead does not exist yet"}
-    result = measure()
-    details = dict(result) if isinstance(result, dict) else {"round_overhead_s": result}
-    if not isinstance(details.get("round_overhead_s"), (int, float)):
-        raise AutoMRIError(
-            f"measure_round_overhead() returned {result!r}; expected seconds or a 'round_overhead_s' key"
-        )
-    return {"measured": True, **details}
+    """Flower's overhead per round (:func:`automri.federated.simulation.measure_round_overhead`),
+    marked ``"measured": True``."""
+    return {"measured": True, **measure_round_overhead()}
 
 
 def speed_command(
@@ -379,7 +358,7 @@ def _measure_model(
     trainable = any(p.requires_grad for p in model.parameters())
     row: dict[str, Any] = {
         "model": name,
-        "params": count_parameters(model),
+        "params": count_params(model, trainable_only=False),
         "macs": count_macs(model.eval(), one_slice),
         "inference_ms": inference_ms(model, size, coils, repeats, warmup, device),
         "peak_mem_mb": peak_memory(model.eval(), one_slice) if memory else None,

@@ -21,11 +21,29 @@ from pathlib import Path
 from typing import Any
 
 from automri.errors import AutoMRIError
-from automri.pipelines.experiment import (
-    REPORT, Say, command_line, finished, image, link, now, open_experiment, read_json, read_jsonl, run_section,
+from automri.eval.figures import alpha_trajectories, curves, genotype_diagram_cell
+from automri.eval.profile import count_macs, example_inputs
+from automri.eval.report import markdown_table
+from automri.eval.report import write_report as write_markdown
+from automri.experiments.experiment import (
+    REPORT,
+    Say,
+    command_line,
+    finished,
+    image,
+    link,
+    now,
+    open_experiment,
+    read_json,
+    read_jsonl,
+    run_section,
     write_summary,
 )
-from automri.pipelines.scales import FedAutoMRIScale, get_scale, scale_dict
+from automri.experiments.scales import FedAutoMRIScale, get_scale, scale_dict
+from automri.federated.simulation import build_config, run_federated
+from automri.federated.spec import ClientSpec, FederationSpec, load_spec
+from automri.federated.task import build_client_model
+from automri.nas.cell.genotype import PRIMITIVES
 
 EXPERIMENT = "fedautomri"
 COMPARISONS = ("nonfed", "fedavg", "fedprox", "fedmri")
@@ -47,7 +65,6 @@ def federation(datasets: tuple[str, ...], size: int, client_slices: int | None) 
     dataset gives three clients that see it through different masks), masks cycling through
     :data:`CLIENT_MASKS`. ``client_slices`` caps every client's slices per split.
     """
-    from automri.federated.spec import ClientSpec, FederationSpec, load_spec
 
     if len(datasets) == 1 and (datasets[0] == "default" or str(datasets[0]).endswith((".yaml", ".yml"))):
         spec = load_spec(datasets[0], size=size)
@@ -68,9 +85,6 @@ def federation(datasets: tuple[str, ...], size: int, client_slices: int | None) 
 def _run(name: str, algorithm: str, spec: Any, out: Path, rounds: int, local_epochs: int, scale: FedAutoMRIScale,
          seed: int, resume: bool, options: dict[str, Any]) -> dict[str, Any]:
     """One federated run in ``out/name`` (reused when finished and ``resume``) plus its MACs."""
-    from automri.eval.profile import count_macs, example_inputs
-    from automri.federated.simulation import build_config, run_federated
-    from automri.federated.task import build_client_model
 
     path = out / name
     if resume and finished(path):
@@ -152,7 +166,6 @@ def _scores(row: dict[str, Any], client: str, metric: str) -> float | None:
 
 def _paper_table(rows: list[tuple[str, dict[str, Any]]], clients: list[str], macs: bool) -> str:
     """The papers' layout: Method | PSNR/dB per client | SSIM per client | Param/M (| MACs/G)."""
-    from automri.eval.report import markdown_table
 
     psnr_cols = [f"PSNR/dB {c}" for c in clients]
     ssim_cols = [f"SSIM {c}" for c in clients]
@@ -172,8 +185,6 @@ def _paper_table(rows: list[tuple[str, dict[str, Any]]], clients: list[str], mac
 
 def _figures(out: Path, results: dict[str, Any], base: Path) -> list[str]:
     """Genotype diagram, alpha trajectories, training curves; links to each client's panels (from ``base``)."""
-    from automri.eval.figures import alpha_trajectories, curves, genotype_diagram_cell
-    from automri.nas.ops import PRIMITIVES
 
     figures = out / "figures"
     lines = [image(genotype_diagram_cell(results["genotype"], figures / "genotype.png", title="searched cell"),
@@ -246,7 +257,6 @@ def _overhead_table(out: Path, names: list[str]) -> str:
     """Mean seconds per round of each federated run: wall time, client compute on the critical path,
     and Flower's overhead (the difference), from the runs' ``summary.json`` (see
     :func:`automri.federated.report.round_timing`)."""
-    from automri.eval.report import markdown_table
 
     rows = []
     for name in names:
@@ -266,6 +276,5 @@ def _overhead_table(out: Path, names: list[str]) -> str:
 
 def write_report(out: Path, summary: dict[str, Any]) -> Path:
     """Write ``out/report.md`` and ``out/figures/`` from ``summary`` and the sub-runs' logs."""
-    from automri.eval.report import write_report as write_markdown
 
     return write_markdown(out / REPORT, [*report_sections(out, summary, out), run_section(summary)], title=TITLE)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from automri.errors import AutoMRIError
-from automri.nas.ensemble import ensemble_genotype, format_genotype
+from automri.experiments.rir_search import run_ablations, run_rir_search
 from automri.nas.options import SearchOptions
-from automri.nas.rir_search import run_ablations, run_rir_search
-from automri.nas.rir_space import RIRNet
+from automri.nas.rir.genotype import ensemble_genotype, format_genotype
+from automri.nas.rir.network import RIRNet
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_bad_options_are_user_errors(tmp_path) -> None:
 
 
 def test_derivation_rules_of_the_ablations() -> None:
-    from automri.nas.rir_search import derive_ops
+    from automri.experiments.rir_search import derive_ops
 
     space = {"components": 1, "cells_per_block": 3}
     one_hot = lambda *ks: [[1.0 if i == k else 0.0 for i in range(8)] for k in ks]  # noqa: E731
@@ -99,7 +99,7 @@ def test_derivation_rules_of_the_ablations() -> None:
 
 
 def test_baselines_are_recipes_at_the_budget_with_scale_overrides(tmp_path) -> None:
-    from automri.nas.rir_search import recipe_options, run_baselines
+    from automri.experiments.rir_search import recipe_options, run_baselines
 
     assert recipe_options("unet") == {"num_pool_layers": 4, "drop_prob": 0.0, "in_chans": 1}  # no width
     options = tiny_options(tmp_path / "b", folds=1, size=32, augment="flip=0.5")  # 4 pools need 32 px

@@ -32,23 +32,24 @@ import numpy as np
 from torch import nn
 from torch.utils.data import ConcatDataset, Dataset
 
-from automri.config import builtin_config
-from automri.data.datasets import build_dataset
+from automri.data.datasets import build_splits
 from automri.errors import AutoMRIError
 from automri.eval.figures import alpha_trajectories, genotype_diagram_rir
 from automri.eval.metrics import summarise
-from automri.models.registry import build_model, width_for_params, width_kwarg
-from automri.nas.ensemble import ensemble_genotype, format_genotype, homogeneous_genotype
+from automri.models.registry import build_model, count_params, width_for_params, width_kwarg
 from automri.nas.options import SearchOptions
 from automri.nas.proxyless import ProxylessStrategy, strategy_mode
-from automri.nas.rir_ops import OPS
-from automri.nas.rir_space import GENOTYPE_DEFAULTS, RIRNet, RIRSearchNet, count_parameters
-from automri.train.evaluate import evaluate_model
-from automri.train.loop import run_loop, steps_per_epoch
+from automri.nas.rir.genotype import GENOTYPE_DEFAULTS, ensemble_genotype, format_genotype, homogeneous_genotype
+from automri.nas.rir.network import RIRNet
+from automri.nas.rir.ops import OPS
+from automri.nas.rir.space import RIRSearchNet
+from automri.train.config import OptimConfig, builtin_config
+from automri.train.engine import fit
+from automri.train.evaluate import SCORES, evaluate_model
+from automri.train.loop import run_loop
 from automri.train.losses import build_loss
 from automri.train.runs import RunDir
 from automri.train.seed import derive_seed, seed_everything
-from automri.train.stepper import SupervisedStepper
 
 SPLIT_MODES = ("auto", "subject", "slab")
 STRATEGY_KEYS = ("w_lr", "w_weight_decay", "arch_lr", "arch_weight_decay", "arch_betas")
@@ -119,12 +120,10 @@ def fold_datasets(options: SearchOptions) -> list[FoldData]:
     """``[{"train", "val", "test"}]`` per fold (one entry when ``options.folds == 1``); the train
     split is augmented by ``options.augment``."""
     split_mode = options.space_options.get("split_mode", "auto")
-    common = {"size": options.size, "mask": options.mask, "seed": options.seed, "phase": options.phase,
-              "split_mode": split_mode}
     folds = [{}] if options.folds == 1 else [{"fold": k, "folds": options.folds} for k in range(options.folds)]
     return [
-        {s: build_dataset(options.dataset, s, augment=options.augment if s == "train" else None, **fold, **common)
-         for s in ("train", "val", "test")}
+        build_splits(options.dataset, augment=options.augment, size=options.size, mask=options.mask,
+                     seed=options.seed, phase=options.phase, split_mode=split_mode, **fold)
         for fold in folds
     ]
 
@@ -240,44 +239,27 @@ def train_and_test(
     run = _run_dir(path, options.resume)
     seed_everything(seed)
     model = make_model()
-    if count_parameters(model) > 0:
+    if count_params(model, trainable_only=False) > 0:
         model = _train(options, model, ConcatDataset([data["train"], data["val"].with_augment(options.augment)]),
                        run, seed)
     scores = evaluate_model(
         model, data["test"], batch_size=options.batch_size, device=options.device,
         out=run.path / "test", panels=1 if figures else 0, progress=False,
     )
-    test = {name: float(scores[name]) for name in ("psnr", "ssim", "nmse")}
+    test = {name: float(scores[name]) for name in SCORES}
     run.write_json("test.json", test)
     return test
 
 
 def _train(options: SearchOptions, model: nn.Module, train_set: Dataset, run: RunDir, seed: int) -> nn.Module:
-    """The retraining recipe of :func:`train_and_test`; returns the trained model."""
-    stepper = SupervisedStepper(
-        model,
-        build_loss(options.strategy_options.get("loss", "mse")),
-        lr=RETRAIN_LR,
-        weight_decay=RETRAIN_WEIGHT_DECAY,
-        schedule="cosine",
-        epochs=options.retrain_epochs,
-        steps_per_epoch=steps_per_epoch(len(train_set), options.batch_size, options.steps),
-        device=options.device,
+    """The retraining recipe of :func:`train_and_test` (no validation split: train+val is trained on);
+    returns the trained model."""
+    recipe = OptimConfig(
+        epochs=options.retrain_epochs, steps=options.steps, batch_size=options.batch_size, lr=RETRAIN_LR,
+        weight_decay=RETRAIN_WEIGHT_DECAY, schedule="cosine", loss=options.strategy_options.get("loss", "mse"),
     )
-    run_loop(
-        stepper,
-        train_set,
-        None,
-        run,
-        epochs=options.retrain_epochs,
-        batch_size=options.batch_size,
-        max_steps=options.steps,
-        seed=seed,
-        resume=options.resume,
-        device=options.device,
-        progress=False,
-    )
-    return stepper.model
+    fit(model, train_set, None, run, recipe, seed, options.resume, options.device, progress=False)
+    return model
 
 
 def fold_summary(scores: Sequence[dict[str, float]]) -> dict[str, Any]:
@@ -325,7 +307,7 @@ def _pipeline(
         "derivation": rule,
         "genotype": genotype,
         "display": display,
-        "params": count_parameters(RIRNet.from_genotype(genotype)),
+        "params": count_params(RIRNet.from_genotype(genotype), trainable_only=False),
         "folds": [
             {
                 "fold": k,
@@ -429,7 +411,7 @@ def run_baselines(
     if params is None:
         genotype_path = out / "genotype.json"
         if genotype_path.is_file():
-            params = count_parameters(RIRNet.from_genotype(json.loads(genotype_path.read_text())))
+            params = count_params(RIRNet.from_genotype(json.loads(genotype_path.read_text())), trainable_only=False)
         else:
             params = 330_000
     folds = fold_datasets(options)
@@ -447,7 +429,7 @@ def run_baselines(
         ]
         results[name] = {
             "kwargs": kwargs,
-            "params": count_parameters(build_model(name, **kwargs)),
+            "params": count_params(build_model(name, **kwargs), trainable_only=False),
             "folds": scores,
             "test": fold_summary(scores),
         }

@@ -27,7 +27,9 @@ from typing import Any
 
 import yaml
 
+from automri.data.augment import parse_augment
 from automri.errors import AutoMRIError
+from automri.train.losses import LOSSES
 
 DEFAULT_MASK = "random:rate=0.25,center=0.08"
 
@@ -219,8 +221,6 @@ _CHOICES = {
 
 def validate_config(config: RunConfig, source: str = "config") -> None:
     """Checks beyond types: one model source, positive sizes, known names."""
-    from automri.data.augment import parse_augment
-    from automri.train.losses import LOSSES  # train imports nothing from here at import time
 
     model = config.model
     if (model.name is None) == (model.genotype is None):

@@ -3,34 +3,31 @@ fresh-process memory helper it shares with ``benchmarks/memory_rir_search.py``."
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 from torch import nn
 
 from automri.eval.memory import available_memory_mib, in_fresh_process
+from automri.experiments import fedautomri_central
 from automri.models.registry import build_model, count_params
-from automri.nas.genotype import FEDNAS_V1, build_network, load_genotype
-from test_nas_cell_fixtures import single_thread  # noqa: F401 (fixture)
+from automri.nas.cell.genotype import FEDNAS_V1
+from automri.nas.factory import build_network
+from automri.nas.genotype import load_genotype
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def script():
-    """The benchmark script as a module, importable by spawned processes (benchmarks/ on sys.path)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(BENCHMARKS))
-        yield importlib.import_module("fedautomri_search")
+    """The experiment behind ``benchmarks/fedautomri_search.py``."""
+    return fedautomri_central
 
 
 @pytest.fixture(scope="module")
-def tiny_run(script, single_thread, tmp_path_factory: pytest.TempPathFactory):  # noqa: F811
+def tiny_run(script, single_thread, tmp_path_factory: pytest.TempPathFactory):
     """One tiny run of the whole script without the memory cases: (argv, results, run folder, doc)."""
     root = tmp_path_factory.mktemp("fedautomri")
     argv = ["--dataset", "colin27", "--size", "16", "--epochs", "1", "--steps", "1", "--retrain-epochs", "1",

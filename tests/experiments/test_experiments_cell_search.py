@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from automri.cli import app
 from automri.errors import AutoMRIError
-from automri.nas.genotype import build_network, load_genotype
-from test_nas_cell_fixtures import single_thread  # noqa: F401 (fixture)
+from automri.nas.factory import build_network
+from automri.nas.genotype import load_genotype
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -98,7 +98,7 @@ def test_bad_flags_raise_one_error_naming_the_flag(tmp_path, args, flag):
 
 
 def test_rir_space_dispatches_to_run_rir_search_with_its_flags(tmp_path, monkeypatch):
-    import automri.nas.rir_search as rir_search
+    import automri.experiments.rir_search as rir_search
 
     seen = {}
 
@@ -120,7 +120,7 @@ def test_rir_space_dispatches_to_run_rir_search_with_its_flags(tmp_path, monkeyp
 
 def test_augment_reaches_the_slices_that_train_weights_and_alphas_only():
     from automri.data.augment import STANDARD
-    from automri.nas.cell_search import search_datasets
+    from automri.experiments.cell_search import search_datasets
     from automri.nas.options import SearchOptions
 
     data = search_datasets(SearchOptions(dataset="phantom", size=16, augment=STANDARD))

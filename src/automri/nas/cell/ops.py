@@ -19,19 +19,7 @@ from collections.abc import Callable
 from torch import nn
 
 from automri.errors import AutoMRIError
-
-PRIMITIVES: tuple[str, ...] = (
-    "std_conv_3x3",
-    "std_conv_5x5",
-    "std_conv_7x7",
-    "dil_2_conv_3x3",
-    "dil_3_conv_3x3",
-    "sep_conv_3x3",
-    "sep_conv_5x5",
-    "sep_conv_7x7",
-)
-
-ACTIVATIONS: tuple[str, ...] = ("relu", "leaky_relu")
+from automri.nas.cell.genotype import ACTIVATIONS, PRIMITIVES
 
 
 def build_activation(name: str) -> nn.Module:

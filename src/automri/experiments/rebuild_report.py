@@ -11,17 +11,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from automri.atomic import write_text_atomic
 from automri.errors import AutoMRIError
-from automri.pipelines.experiment import REPORT, SUMMARY, read_json
+from automri.experiments import baselines, demo, emrnas, fedautomri
+from automri.experiments.experiment import REPORT, SUMMARY, read_json
 
 
 def _writers() -> dict[str, Callable[[Path, dict[str, Any]], Path]]:
-    from automri.pipelines import baselines_experiment, demo, emrnas_experiment, fedautomri_experiment
-
     return {
-        baselines_experiment.EXPERIMENT: baselines_experiment.write_report,
-        fedautomri_experiment.EXPERIMENT: fedautomri_experiment.write_report,
-        emrnas_experiment.EXPERIMENT: emrnas_experiment.write_report,
+        baselines.EXPERIMENT: baselines.write_report,
+        fedautomri.EXPERIMENT: fedautomri.write_report,
+        emrnas.EXPERIMENT: emrnas.write_report,
         demo.EXPERIMENT: demo.write_report,
     }
 
@@ -69,7 +69,6 @@ def export_report(run: str | os.PathLike, doc: str | os.PathLike) -> Path:
     place in the run become ``-``) and the links are rewritten, so the document does not depend on
     the run directory. Written atomically.
     """
-    from automri.atomic import write_text_atomic
 
     run, doc = Path(run), Path(doc)
     report = run / REPORT

@@ -1,18 +1,10 @@
-"""FedAutoMRI's cell search space: mixed cells, the searchable MoDL network and the derived network.
+"""The derived FedAutoMRI network of a cell genotype, and the unrolled MoDL frame it shares with
+the search space.
 
 Shapes: feature maps are real ``[B, C, H, W]`` with ``C = hidden``; the denoiser sees real
 ``[B, 2, H, W]`` (real, imag); the unrolled networks follow the model calling convention
-``model(kspace, mask, sens=None) -> complex [B, H, W]`` (docs/architecture.md).
-
-A cell has ``nodes`` intermediate nodes; node ``i`` (0-based) receives one edge from every earlier
-state: the two cell inputs (states 0 and 1, the outputs of the two previous cells, each through a
-``1 x 1`` conv + activation) and nodes ``0..i-1`` (states ``2..i+1``), so 2 + 3 + 4 = 9 edges for 3
-nodes. Node value = sum of its incoming edges; cell output = SUM of the intermediate nodes (not a
-concat), so every cell keeps ``C`` channels (methods.md 1.2).
-
-Architecture weights ``alpha`` are ONE tensor ``[E, 8]`` (E edges in node order, columns in
-:data:`automri.nas.ops.PRIMITIVES` order) shared by every cell, kept apart from the network weights:
-``arch_parameters()`` vs ``weight_parameters()`` (the DC weight ``lambda`` is a weight).
+``model(kspace, mask, sens=None) -> complex [B, H, W]`` (docs/architecture.md). The cell topology
+is described in :mod:`automri.nas.cell.space`.
 
 Deliberate differences from the official GAutoMRI code (methods.md 1.3): the head conv is LINEAR
 (``D_w(x) = x + head(cells(stem(x)))``; the official ReLU on the residual branch forced a
@@ -21,6 +13,7 @@ non-negative correction) and the stem is linear in both the search and the deriv
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,46 +22,10 @@ from torch import nn
 
 from automri.errors import AutoMRIError
 from automri.models.common import apply_real_net, check_positive, maybe_checkpoint, zero_filled
-from automri.nas.ops import PRIMITIVES, build_op, conv_act
+from automri.nas.cell.genotype import FEDNAS_V1, Edge
+from automri.nas.cell.ops import build_op, conv_act
+from automri.nas.genotype import resolve_genotype
 from automri.physics.dc import ProximalDC
-
-Edge = tuple[str, int]
-
-
-def edge_count(nodes: int) -> int:
-    """Number of mixed edges in a cell with ``nodes`` intermediate nodes: ``sum_i (i + 2)``."""
-    return sum(i + 2 for i in range(nodes))
-
-
-def node_slices(nodes: int) -> list[slice]:
-    """Rows of the alpha tensor ``[E, 8]`` that belong to each node (node ``i`` has ``i + 2`` rows)."""
-    slices, start = [], 0
-    for i in range(nodes):
-        slices.append(slice(start, start + i + 2))
-        start += i + 2
-    return slices
-
-
-def nodes_for_edges(edges: int) -> int:
-    """Inverse of :func:`edge_count`; raises ``ValueError`` when ``edges`` is not a valid count."""
-    nodes = 0
-    while edge_count(nodes) < edges:
-        nodes += 1
-    if edge_count(nodes) != edges:
-        raise ValueError(f"{edges} edges is not a cell edge count (2, 5, 9, 14, ...)")
-    return nodes
-
-
-class MixedOp(nn.Module):
-    """``sum_o w_o * op_o(x)`` over the 8 candidate ops; ``x`` ``[B, C, H, W]``, ``weights`` ``[8]``
-    (the softmax of the edge's alpha)."""
-
-    def __init__(self, channels: int, activation: str = "relu") -> None:
-        super().__init__()
-        self.ops = nn.ModuleList(build_op(name, channels, activation) for name in PRIMITIVES)
-
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return sum(w * op(x) for w, op in zip(weights, self.ops))
 
 
 class _CellInputs(nn.Module):
@@ -81,26 +38,6 @@ class _CellInputs(nn.Module):
 
     def initial_states(self, s0: torch.Tensor, s1: torch.Tensor) -> list[torch.Tensor]:
         return [self.preprocess0(s0), self.preprocess1(s1)]
-
-
-class SearchCell(_CellInputs):
-    """Cell with a :class:`MixedOp` on every edge.
-
-    ``forward(s0, s1, weights)``: ``s0``, ``s1`` ``[B, C, H, W]``; ``weights`` ``[E, 8]`` softmaxed
-    alphas in node order (see :func:`node_slices`). Returns ``[B, C, H, W]``.
-    """
-
-    def __init__(self, channels: int, nodes: int = 3, activation: str = "relu") -> None:
-        super().__init__(channels, activation)
-        self.nodes = nodes
-        self.edges = nn.ModuleList(MixedOp(channels, activation) for _ in range(edge_count(nodes)))
-
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        states = self.initial_states(s0, s1)
-        for rows in node_slices(self.nodes):
-            edge_ids = range(rows.start, rows.stop)
-            states.append(sum(self.edges[e](h, weights[e]) for e, h in zip(edge_ids, states)))
-        return sum(states[2:])
 
 
 class DerivedCell(_CellInputs):
@@ -144,13 +81,6 @@ class _StackedCellDenoiser(nn.Module):
         return x + self.head(s1)
 
 
-class SearchDenoiser(_StackedCellDenoiser):
-    """Denoiser of :class:`SearchCell` s; ``forward(x [B, 2, H, W], weights [E, 8]) -> [B, 2, H, W]``."""
-
-    def __init__(self, hidden: int = 16, cells: int = 3, nodes: int = 3, activation: str = "relu") -> None:
-        super().__init__(hidden, nn.ModuleList(SearchCell(hidden, nodes, activation) for _ in range(cells)))
-
-
 class DerivedDenoiser(_StackedCellDenoiser):
     """Denoiser of identical :class:`DerivedCell` s; ``forward(x [B, 2, H, W]) -> [B, 2, H, W]``."""
 
@@ -191,57 +121,6 @@ class _UnrolledMoDL(nn.Module):
         return x
 
 
-class CellSearchNet(_UnrolledMoDL):
-    """The searchable FedAutoMRI network: MoDL unroll around a :class:`SearchDenoiser`.
-
-    ``alphas``: ``nn.Parameter`` ``[E, 8]`` initialised ``1e-3 * randn`` (torch's global RNG, like
-    every module init; seed it with ``train.seed.seed_everything``), shared by all cells.
-    Defaults: ``hidden`` C = 16, ``cells`` L = 3, ``nodes`` = 3, ``iterations`` K = 5.
-    """
-
-    def __init__(
-        self,
-        hidden: int = 16,
-        cells: int = 3,
-        nodes: int = 3,
-        iterations: int = 5,
-        activation: str = "relu",
-        lam: float = 0.05,
-        learn_lambda: bool = True,
-        cg_iterations: int = 10,
-        checkpoint: bool = False,
-    ) -> None:
-        super().__init__(iterations, lam, learn_lambda, cg_iterations, checkpoint)
-        check_positive(hidden=hidden, cells=cells, nodes=nodes)
-        self.hidden, self.num_cells, self.nodes, self.activation = hidden, cells, nodes, activation
-        self.denoiser = SearchDenoiser(hidden, cells, nodes, activation)
-        self.alphas = nn.Parameter(1e-3 * torch.randn(edge_count(nodes), len(PRIMITIVES)))
-
-    def arch_parameters(self) -> list[nn.Parameter]:
-        """The architecture weights (one tensor ``[E, 8]``)."""
-        return [self.alphas]
-
-    def weight_parameters(self) -> list[nn.Parameter]:
-        """Every trainable parameter except the alphas (convs and the DC ``lambda``)."""
-        return [p for name, p in self.named_parameters() if name != "alphas"]
-
-    def arch_weights(self) -> torch.Tensor:
-        """``softmax(alphas)`` per edge, ``[E, 8]``."""
-        return torch.softmax(self.alphas, dim=-1)
-
-    def space_config(self) -> dict[str, Any]:
-        """The genotype fields that describe this network (see ``genotype.derive_genotype``)."""
-        return {
-            "hidden": self.hidden,
-            "cells": self.num_cells,
-            "iterations": self.iterations,
-            "activation": self.activation,
-        }
-
-    def denoise(self, channels: torch.Tensor) -> torch.Tensor:
-        return self.denoiser(channels, self.arch_weights())
-
-
 class CellNet(_UnrolledMoDL):
     """The derived (discrete) network of a cell genotype: MoDL unroll around a
     :class:`DerivedDenoiser`; build it with :meth:`from_genotype`."""
@@ -280,3 +159,25 @@ class CellNet(_UnrolledMoDL):
 
     def denoise(self, channels: torch.Tensor) -> torch.Tensor:
         return self.denoiser(channels)
+
+
+def cell_net(
+    genotype: dict[str, Any] | str | os.PathLike[str] | None = None,
+    hidden: int | None = None,
+    cells: int | None = None,
+    iterations: int | None = None,
+    activation: str | None = None,
+    lam: float = 0.05,
+    learn_lambda: bool = True,
+    cg_iterations: int = 10,
+    checkpoint: bool = False,
+) -> nn.Module:
+    """Registry builder ``cell_net``: the :class:`CellNet` of ``genotype`` (dict or JSON path;
+    default :data:`FEDNAS_V1`); ``hidden``, ``cells``, ``iterations``, ``activation`` (``None``:
+    the genotype's) and the DC settings override it. ``hidden`` is its width."""
+    given = {"hidden": hidden, "cells": cells, "iterations": iterations, "activation": activation}
+    overrides = {key: value for key, value in given.items() if value is not None}
+    resolved = resolve_genotype(FEDNAS_V1 if genotype is None else genotype, "cell")
+    return CellNet.from_genotype(
+        resolved, lam=lam, learn_lambda=learn_lambda, cg_iterations=cg_iterations, checkpoint=checkpoint, **overrides
+    )

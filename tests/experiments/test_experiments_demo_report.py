@@ -8,7 +8,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from automri.cli import app, main
-from automri.pipelines.rebuild_report import export_report
+from automri.experiments.rebuild_report import export_report
 
 runner = CliRunner()
 

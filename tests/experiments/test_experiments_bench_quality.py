@@ -5,8 +5,8 @@ import json
 from typer.testing import CliRunner
 
 from automri.cli import app
-from automri.pipelines.baselines_experiment import beats_classical
-from automri.pipelines.scales import get_scale
+from automri.experiments.baselines import beats_classical
+from automri.experiments.scales import get_scale
 
 runner = CliRunner()
 

@@ -1,4 +1,8 @@
-"""EMR-NAS architecture ensembling and display.
+"""The EMR-NAS genotype: 15 op names (one per cell) and the network settings, the paper's searched
+architectures, and the derivation of a genotype from the folds' architecture probabilities.
+
+A ``"rir"`` genotype is ``{"space": "rir", "ops": ["O5", "O8", ...], "width": 19, ...}``; missing
+settings take :data:`GENOTYPE_DEFAULTS`. Derivation: EMR-NAS architecture ensembling and display.
 
 The paper (Sec. 3) sums the probabilities ``p = softmax(alpha)`` of the three folds' searches per
 cell and discretises the sum by argmax. The homogeneous variant (ablation G of Table 3) gives every
@@ -9,12 +13,29 @@ folds and over the block's cells).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from automri.errors import AutoMRIError
-from automri.nas.rir_ops import OPS
+from automri.nas.rir.ops import DEFAULT_RESIDUAL_SCALE, OPS
 
+DEFAULT_WIDTH = 19
+DEFAULT_RIR_SCALE = 0.2
+PAPER_PARAMS = 330_000
+PAPER_CARDIAC_OPS = ("O5 O8 O8 O8 O8 O8 O4 O1 O2 O8 O8 O8 O6 O8 O8").split()
+PAPER_BRAIN_OPS = ("O6 O6 O2 O4 O1 O2 O3 O8 O1 O3 O6 O3 O3 O1 O3").split()
+GENOTYPE_DEFAULTS: dict[str, Any] = {
+    "width": DEFAULT_WIDTH,
+    "components": 5,
+    "cells_per_block": 3,
+    "batch_norm": False,
+    "rir": True,
+    "residual_scale": DEFAULT_RESIDUAL_SCALE,
+    "rir_scale": DEFAULT_RIR_SCALE,
+    "connection_mode": "fusion",
+    "tdc_real_mode": "abs",
+}
 Probabilities = Sequence[Sequence[Sequence[float]]]
 
 

@@ -21,11 +21,30 @@ from typing import Any
 import numpy as np
 
 from automri.errors import AutoMRIError
-from automri.pipelines.experiment import (
-    EXAMPLES, REPORT, Say, augment_sentence, command_line, finished, image, images_sentence, now, open_experiment,
-    run_section, write_examples, write_summary,
+from automri.eval.figures import reconstruction_panel
+from automri.eval.profile import count_macs, example_inputs
+from automri.eval.report import markdown_table
+from automri.eval.report import write_report as write_markdown
+from automri.experiments.experiment import (
+    EXAMPLES,
+    REPORT,
+    Say,
+    augment_sentence,
+    command_line,
+    finished,
+    image,
+    images_sentence,
+    now,
+    open_experiment,
+    run_section,
+    write_examples,
+    write_summary,
 )
-from automri.pipelines.scales import BaselinesScale, get_scale, scale_dict
+from automri.experiments.scales import BaselinesScale, get_scale, scale_dict
+from automri.models.registry import count_params
+from automri.train.config import apply_overrides, builtin_config
+from automri.train.engine import build_split, load_trained, train
+from automri.train.evaluate import evaluate_model
 
 EXPERIMENT = "baselines"
 SETTINGS: dict[str, tuple[str, str]] = {
@@ -40,8 +59,7 @@ LABELS = {"zero_filled": "Zero-filled", "cs_tv": "CS (TV)", "unet": "U-Net", "dc
 
 
 def model_config(name: str, dataset: str, mask: str, scale: BaselinesScale, seed: int, device: str) -> Any:
-    """The :class:`~automri.config.RunConfig` of ``name``: its shipped recipe with the scale's overrides."""
-    from automri.config import apply_overrides, builtin_config
+    """The :class:`~automri.train.config.RunConfig` of ``name``: its shipped recipe with the scale's overrides."""
 
     config = builtin_config(name)
     options = {**config.model.options, **scale.model_options.get(name, {})}
@@ -65,10 +83,6 @@ def train_and_test(name: str, config: Any, path: Path, eval_slices: int | None, 
     Returns the model's row: test scores in both conventions, parameters, MACs and the first test
     slice's images (``example``: target, mask, zero-filled, reconstruction; magnitudes ``[H, W]``).
     """
-    from automri.eval.profile import count_macs, example_inputs
-    from automri.models.registry import count_params
-    from automri.train.engine import build_split, load_trained, train
-    from automri.train.evaluate import evaluate_model
 
     if not (resume and finished(path)):
         train(config, path, resume=resume and path.is_dir(), progress=False)
@@ -159,8 +173,6 @@ def _data_sentence(scale: dict[str, Any]) -> str:
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
-    from automri.eval.report import markdown_table
-
     table = []
     for row in rows:
         volume, slices = row["volume"], row["slice"]
@@ -179,7 +191,6 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 def report_sections(out: Path, summary: dict[str, Any], base: Path) -> list[tuple[str, str]]:
     """The report's sections (figures redrawn into ``out/figures``, linked from the folder ``base``)."""
-    from automri.eval.figures import reconstruction_panel
 
     results = summary["results"]
     sections = [("What was run", (
@@ -211,7 +222,6 @@ def report_sections(out: Path, summary: dict[str, Any], base: Path) -> list[tupl
 
 def write_report(out: Path, summary: dict[str, Any]) -> Path:
     """Write ``out/report.md`` and ``out/figures/`` from ``summary`` and the sub-runs' files."""
-    from automri.eval.report import write_report as write_markdown
 
     title = f"Reconstruction baselines on {summary['results']['dataset']}"
     return write_markdown(out / REPORT, [*report_sections(out, summary, out), run_section(summary)], title=title)

@@ -5,7 +5,7 @@ An experiment directory (``OUT``) holds ``config.yaml`` (experiment name, scale,
 ``summary.json`` (``{"experiment", "scale", "command", "machine", "started", "finished",
 "results"}``), ``report.md``, ``figures/`` and one sub-directory per sub-run (each a run directory
 of :mod:`automri.train.runs` or of a federated run). ``automri report OUT`` rebuilds ``report.md``
-and ``figures/`` from these files alone (:mod:`automri.pipelines.rebuild_report`).
+and ``figures/`` from these files alone (:mod:`automri.experiments.rebuild_report`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
 
 from automri.atomic import atomic_path
 from automri.errors import AutoMRIError
@@ -45,7 +46,6 @@ def console_say(enabled: bool = True) -> Say:
     """A progress printer: ``[hh:mm:ss] message`` on stderr through Rich (no-op when disabled)."""
     if not enabled:
         return lambda message: None
-    from rich.console import Console
 
     console = Console(stderr=True, highlight=False)
     return lambda message: console.print(f"[dim]{_dt.datetime.now():%H:%M:%S}[/dim] {message}")

@@ -5,10 +5,10 @@ Stages (all by default, in this order; ``stages`` picks a subset):
 ``overview``    a built-in dataset seen through an undersampling mask: zero-filled and CS-TV
                 reconstructions of the test slices, their scores, a mask figure and a panel
                 (issue 2's first demo; seconds).
-``fedautomri``  :func:`automri.pipelines.fedautomri_experiment.run_fedautomri_experiment` on the
+``fedautomri``  :func:`automri.experiments.fedautomri.run_fedautomri_experiment` on the
                 built-in 3-site federation: federated search, derived genotype, federated training
                 with EMA, Non-Fed / FedAvg / FedProx / FedMRI, the EMA ablation and the MoDL baseline.
-``emrnas``      :func:`automri.pipelines.emrnas_experiment.run_emrnas_experiment` on the dataset:
+``emrnas``      :func:`automri.experiments.emrnas.run_emrnas_experiment` on the dataset:
                 3-fold search, ensemble, retraining, U-Net / DC-CNN / RDN / CDDN-TDC at matched size.
 
 ``OUT/report.md`` gathers the overview and the tables and figures of both experiments, whose own
@@ -23,12 +23,32 @@ from typing import Any
 
 import numpy as np
 
+from automri.data.datasets import build_dataset
 from automri.errors import AutoMRIError
-from automri.pipelines.experiment import (
-    EXAMPLES, REPORT, SUMMARY, Say, command_line, image, now, open_experiment, read_json, run_section, write_examples,
+from automri.eval.figures import mask_figure, reconstruction_panel
+from automri.eval.report import markdown_table
+from automri.eval.report import write_report as write_markdown
+from automri.experiments import emrnas, fedautomri
+from automri.experiments.baselines import LABELS
+from automri.experiments.emrnas import run_emrnas_experiment
+from automri.experiments.experiment import (
+    EXAMPLES,
+    REPORT,
+    SUMMARY,
+    Say,
+    command_line,
+    image,
+    now,
+    open_experiment,
+    read_json,
+    run_section,
+    write_examples,
     write_summary,
 )
-from automri.pipelines.scales import PRESETS, get_scale
+from automri.experiments.fedautomri import run_fedautomri_experiment
+from automri.experiments.scales import PRESETS, get_scale
+from automri.models.registry import build_model
+from automri.train.evaluate import evaluate_model
 
 EXPERIMENT = "demo"
 STAGES = ("overview", "fedautomri", "emrnas")
@@ -44,9 +64,6 @@ def run_overview(out: Path, dataset: str, size: int, mask: str, max_slices: int 
     Writes ``out/<method>/`` (``automri evaluate`` files: metrics.json, CSVs, panel) and
     ``out/examples.npz``; returns ``{"dataset", "mask", "size", "slices", "rows"}``.
     """
-    from automri.data.datasets import build_dataset
-    from automri.models.registry import build_model
-    from automri.train.evaluate import evaluate_model
 
     data = build_dataset(dataset, "test", size=size, mask=mask, seed=seed, max_slices=max_slices)
     rows, examples = [], {}
@@ -80,8 +97,6 @@ def run_demo(
     ``size`` replaces every stage's image side. ``dataset`` is the overview's and EMR-NAS's data
     (the federation is the built-in one).
     """
-    from automri.pipelines.emrnas_experiment import run_emrnas_experiment
-    from automri.pipelines.fedautomri_experiment import run_fedautomri_experiment
 
     if preset not in PRESETS:
         raise AutoMRIError(f"--preset {preset!r}: expected one of {', '.join(PRESETS)}")
@@ -118,10 +133,6 @@ def run_demo(
 
 
 def _overview_sections(out: Path, overview: dict[str, Any]) -> list[tuple[str, str]]:
-    from automri.eval.figures import mask_figure, reconstruction_panel
-    from automri.eval.report import markdown_table
-    from automri.pipelines.baselines_experiment import LABELS
-
     rows = [{"Method": LABELS[r["model"]], "PSNR/dB": f"{r['volume']['psnr']['mean']:.4f}",
              "SSIM": f"{r['volume']['ssim']['mean']:.4f}", "NMSE": f"{r['volume']['nmse']['mean']:.4g}",
              "PSNR/dB per slice": f"{r['slice']['psnr']['mean']:.2f} ± {r['slice']['psnr']['std']:.2f}"}
@@ -140,12 +151,10 @@ def _overview_sections(out: Path, overview: dict[str, Any]) -> list[tuple[str, s
 
 def write_report(out: Path, summary: dict[str, Any]) -> Path:
     """Write ``out/report.md`` (and figures) from the demo's and its experiments' summaries."""
-    from automri.eval.report import write_report as write_markdown
-    from automri.pipelines import emrnas_experiment, fedautomri_experiment
 
     results = summary["results"]
     sections = _overview_sections(out, results["overview"]) if "overview" in results else []
-    for stage, module in (("fedautomri", fedautomri_experiment), ("emrnas", emrnas_experiment)):
+    for stage, module in (("fedautomri", fedautomri), ("emrnas", emrnas)):
         if stage in results["stages"]:
             sub = out / stage
             sub_summary = read_json(sub / SUMMARY)
