@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from automri.errors import AutoMRIError
-from automri.experiments.rir_search import run_ablations, run_rir_search
+from automri.experiments.rir_ablations import run_ablations
+from automri.experiments.rir_search import run_rir_search
 from automri.nas.options import SearchOptions
 from automri.nas.rir.genotype import ensemble_genotype, format_genotype
 from automri.nas.rir.network import RIRNet
@@ -99,7 +100,7 @@ def test_derivation_rules_of_the_ablations() -> None:
 
 
 def test_baselines_are_recipes_at_the_budget_with_scale_overrides(tmp_path) -> None:
-    from automri.experiments.rir_search import recipe_options, run_baselines
+    from automri.experiments.rir_baselines import recipe_options, run_baselines
 
     assert recipe_options("unet") == {"num_pool_layers": 4, "drop_prob": 0.0, "in_chans": 1}  # no width
     options = tiny_options(tmp_path / "b", folds=1, size=32, augment="flip=0.5")  # 4 pools need 32 px

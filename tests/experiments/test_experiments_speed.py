@@ -12,15 +12,13 @@ from typer.testing import CliRunner
 from automri.cli import app
 from automri.errors import AutoMRIError
 from automri.experiments import speed
-from automri.experiments.speed import (
+from automri.experiments.speed import build_benchmark_model, flower_round_overhead, run_speed_benchmark
+from automri.experiments.timing import (
     BREAKDOWN_CATEGORIES,
-    build_benchmark_model,
     classify_op,
-    flower_round_overhead,
     inference_ms,
     matmul_rate_gflops,
     operator_breakdown,
-    run_speed_benchmark,
     train_step_rate,
     training_gflops,
 )

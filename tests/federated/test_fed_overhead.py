@@ -72,7 +72,7 @@ def test_measure_round_overhead_leaves_round_one_out(measured):
 
 def test_bench_speed_reports_the_flower_overhead(measured, monkeypatch):
     _, result = measured
-    monkeypatch.setattr(simulation, "measure_round_overhead", lambda: result)
+    monkeypatch.setattr(speed, "measure_round_overhead", lambda: result)
     flower = speed.flower_round_overhead()
     assert flower["measured"] and flower["round_overhead_s"] == result["round_overhead_s"]
     assert speed._flower_text(flower).startswith(f"{result['round_overhead_s']:.3f} s per round")

@@ -10,10 +10,10 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord, RecordDic
 
 from automri.federated.accounting import message_bytes
 from automri.federated.guard import OutgoingMessageError, check_reply
-from automri.federated.local import FedMRI, join_peers, split_peers, update_ema_state
+from automri.federated.local import FedMRI, join_peers, split_peers, update_personal_state
 from automri.federated.objectives import fedmri_regulariser, proximal_term
 from automri.federated.options import FedConfig
-from automri.federated.personalise import ema_personalised, ema_update
+from automri.federated.personalise import PrivateWeightsError, check_private, ema_personalised, ema_update, personal_ema
 from automri.federated.state import ClientState, ClientStore
 from automri.federated.strategies import FedNASStrategy, Reply, average_weights
 from automri.federated.task import build_client_model, from_record, to_record
@@ -50,20 +50,57 @@ def test_ema_of_a_constant_is_that_constant():
 def test_ema_state_updates_once_per_round():
     state = ClientState(1, {"model": {"p": torch.zeros(2)}})
     g1 = {"p": torch.ones(2)}
-    s1 = update_ema_state(state, g1, 0.5, 1)
+    s1 = update_personal_state(state, g1, 0.5, 1, reading="global")
     assert s1.counters["ema-t"] == 1 and s1.counters["ema-round"] == 1
-    assert update_ema_state(s1, {"p": 9 * torch.ones(2)}, 0.5, 1) is s1  # same round: no second update
-    s2 = update_ema_state(s1, {"p": 3 * torch.ones(2)}, 0.5, 2)
+    assert update_personal_state(s1, {"p": 9 * torch.ones(2)}, 0.5, 1, reading="global") is s1  # same round
+    s2 = update_personal_state(s1, {"p": 3 * torch.ones(2)}, 0.5, 2, reading="global")
     torch.testing.assert_close(s2.weights["ema"]["p"], torch.full((2,), 0.5 * 0.5 + 0.5 * 3))
+    torch.testing.assert_close(s2.weights["personal"]["p"], s2.weights["ema"]["p"] / (1 - 0.5**2))
+
+
+def test_personal_ema_is_eq7_with_the_clients_own_weights():
+    """Eq. 7 with w_c^(t-1) = the client's own model: bias-corrected, coefficients summing to 1."""
+    gamma, own, glob = 0.8, {"p": torch.tensor([2.0, 0.0]), "n": torch.tensor(3)}, {"p": torch.tensor([0.0, 1.0]),
+                                                                                  "n": torch.tensor(5)}
+    first = personal_ema(own, glob, gamma, 1)
+    torch.testing.assert_close(first["p"], glob["p"])  # no history yet: the global model
+    third = personal_ema(own, glob, gamma, 3)
+    expected = (gamma * (1 - gamma**2) * own["p"] + (1 - gamma) * glob["p"]) / (1 - gamma**3)
+    torch.testing.assert_close(third["p"], expected)
+    assert int(third["n"]) == 5
+    same = personal_ema({"p": torch.ones(2)}, {"p": torch.ones(2)}, gamma, 4)
+    torch.testing.assert_close(same["p"], torch.ones(2))  # a constant stays that constant
+    with pytest.raises(ValueError):
+        personal_ema(own, glob, gamma, 0)
+
+
+def test_personal_reading_differs_between_clients_and_global_reading_does_not():
+    glob = {"p": torch.tensor([1.0, 1.0])}
+    clients = [ClientState(2, {"model": {"p": torch.tensor([float(c), 0.0])}}, {"ema-t": 1, "ema-round": 1})
+               for c in range(3)]
+    personal = [update_personal_state(s, glob, 0.9, 2).weights["personal"]["p"] for s in clients]
+    assert not torch.allclose(personal[0], personal[1]) and not torch.allclose(personal[1], personal[2])
+    shared = [update_personal_state(ClientState(2, dict(s.weights)), glob, 0.9, 2, reading="global")
+              .weights["personal"]["p"] for s in clients]
+    assert all(torch.equal(shared[0], s) for s in shared)  # today's reading: one Polyak average for all
+
+
+def test_personalised_weights_never_leave_a_client():
+    personal = {"w": torch.randn(3), "n": torch.tensor(1)}
+    check_private({"arrays": {"w": personal["w"] + 1e-3, "n": personal["n"]}}, personal, "client a")
+    check_private({}, personal, "client a")
+    check_private({"arrays": dict(personal)}, None, "client a")
+    with pytest.raises(PrivateWeightsError, match="client a: record 'arrays' holds the personalised weights"):
+        check_private({"arrays": {"w": personal["w"].clone(), "n": personal["n"]}}, personal, "client a")
 
 
 def test_fedautomri_trains_from_global_by_default_and_from_ema_on_request(tiny_spec):
     from automri.federated.local import FedAutoMRI
 
-    config = FedConfig("fedautomri", tiny_spec, space_options=CELL, ema_gamma=0.5)
+    config = FedConfig("fedautomri", tiny_spec, space_options=CELL, ema_gamma=0.5, ema_reading="global")
     model = build_client_model(config)
     global_w = {k: v + 1.0 if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    state = update_ema_state(ClientState(1, {}), {k: v * 3 for k, v in global_w.items()}, 0.5, 1)
+    state = update_personal_state(ClientState(1, {}), {k: v * 3 for k, v in global_w.items()}, 0.5, 1, "global")
     key = next(k for k, v in global_w.items() if v.is_floating_point())
     default = FedAutoMRI(config, 0, None).start_model({"arrays": global_w}, state)
     torch.testing.assert_close(default.state_dict()[key], global_w[key])
@@ -189,3 +226,36 @@ def test_client_store_survives_a_new_run_and_ignores_other_runs(tmp_path):
     np.testing.assert_allclose(state.weights["ema"]["p"].numpy(), [2.0, 2.0])
     assert ClientStore(_context(), tmp_path, "other-run").load(5) is None
     assert fresh.load(0) is None
+
+
+# --- recipes ----------------------------------------------------------------------------------
+def test_training_phase_recipes_follow_the_paper(tiny_spec, monkeypatch):
+    """FedAutoMRI's training phase uses AdamW; MiLeNAS uses one L_tr for the w and the alpha step."""
+    from automri.federated import task
+    from automri.federated.task import ClientData
+
+    seen = {}
+
+    def spy_local_epochs(stepper, *args):
+        seen["stepper"] = stepper
+        return {"train-loss": 0.0, "local-steps": 1.0}
+
+    monkeypatch.setattr(task, "local_epochs", spy_local_epochs)
+    data = ClientData([], [], [])
+    for algorithm, optimizer in (("fedautomri", torch.optim.AdamW), ("fedavg", torch.optim.Adam)):
+        config = FedConfig(algorithm, tiny_spec, space_options=CELL, model="unet", model_options=UNET)
+        task.train_local(build_client_model(config), data, config, seed=0)
+        assert type(seen["stepper"].optimizer) is optimizer
+    search = FedConfig("fednas", tiny_spec, space_options=CELL)
+    task.search_local(build_client_model(search), data, search, seed=0)
+    assert seen["stepper"].arch_loss is seen["stepper"].loss
+
+
+def test_table2_baseline_is_the_authors_modl_at_the_paper_scale():
+    from automri.experiments.scales import get_scale
+    from automri.models.registry import build_model, count_params
+
+    scale = get_scale("fedautomri", "paper")
+    model = build_model(scale.baseline_model, **scale.baseline_options)
+    assert count_params(model) == 260_867  # 260,866 conv weights + lambda: the paper's 0.26M, no BatchNorm
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())

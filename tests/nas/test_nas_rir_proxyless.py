@@ -12,9 +12,9 @@ from automri.nas.rir.ops import OPS, OPCell
 from automri.nas.rir.space import BinarizedMixedEdge, alpha_gradient
 
 
-def make_edge(mode: str, seed: int = 0) -> BinarizedMixedEdge:
+def make_edge(mode: str, seed: int = 0, binarize: str = "sample") -> BinarizedMixedEdge:
     torch.manual_seed(seed)
-    edge = BinarizedMixedEdge([OPCell(name, width=2) for name in OPS], mode=mode)
+    edge = BinarizedMixedEdge([OPCell(name, width=2) for name in OPS], mode=mode, binarize=binarize)
     with torch.no_grad():
         edge.alpha.copy_(torch.randn(8))  # non-uniform probabilities
     return edge
@@ -25,6 +25,31 @@ def count_calls(edge: BinarizedMixedEdge) -> list[int]:
     for k, op in enumerate(edge.candidates):
         op.register_forward_hook(lambda m, i, o, k=k: calls.__setitem__(k, calls[k] + 1))
     return calls
+
+
+@pytest.mark.parametrize("mode", ["full", "two"])
+def test_argmax_binarization_is_eq2_and_sample_is_proxylessnas(mode: str) -> None:
+    """Eq. 2 of EMR-NAS: the gate is the one-hot of argmax p; ProxylessNAS samples it from p."""
+    greedy, sampled = make_edge(mode, binarize="argmax"), make_edge(mode, binarize="sample")
+    best = int(torch.softmax(greedy.alpha.detach(), 0).argmax())
+    picks = set()
+    for _ in range(40):
+        greedy.reset_gates()
+        sampled.reset_gates()
+        assert greedy.active == best and greedy.gates.tolist() == [float(k == best) for k in range(8)]
+        picks.add(sampled.active)
+    assert len(picks) > 1  # sampling visits other ops
+    if mode == "two":
+        second = int(torch.softmax(greedy.alpha.detach(), 0).topk(2).indices[1])
+        assert greedy.involved == [best, second]
+    greedy.reset_gates(uniform=True)  # the warm-up stays uniform whatever the rule
+    uniform_picks = set()
+    for _ in range(40):
+        greedy.reset_gates(uniform=True)
+        uniform_picks.add(greedy.active)
+    assert len(uniform_picks) > 1
+    with pytest.raises(Exception, match="binarize"):
+        make_edge(mode, binarize="top")
 
 
 @pytest.mark.parametrize("mode", ["full", "two"])

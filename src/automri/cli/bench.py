@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from automri.experiments.speed import DEFAULT_MODELS, MATMUL_SIZE, run_speed_benchmark
+from automri.experiments.speed import DEFAULT_MODELS, run_speed_benchmark
+from automri.experiments.timing import MATMUL_SIZE
 
 bench_app = typer.Typer(help="Benchmarks of the reconstruction models.", no_args_is_help=True)
 

@@ -77,7 +77,7 @@ def quality(
                                             ablation=ablations != "none", **common)
     else:
         from automri.experiments.emrnas import BASELINES, DEFAULT_MASK, run_emrnas_experiment
-        from automri.experiments.rir_search import ABLATIONS
+        from automri.experiments.rir_ablations import ABLATIONS
 
         variants = tuple(ABLATIONS) if ablations == "all" else (_names(ablations) or ())
         results = run_emrnas_experiment(out, datasets[0], mask=mask or DEFAULT_MASK,

@@ -119,7 +119,8 @@ def search_command(
 
 
 def _train_options(algorithm: str, model: str, model_option: list[str] | None, space_option: list[str] | None,
-                   genotype: Path | None, mu: float, ema: bool, ema_gamma: float, ema_train_from: str) -> dict[str, Any]:
+                   genotype: Path | None, mu: float, ema: bool, ema_gamma: float, ema_train_from: str,
+                   ema_reading: str = "personal") -> dict[str, Any]:
     if algorithm not in TRAIN_ALGORITHMS:
         raise AutoMRIError(f"--algorithm {algorithm!r}: expected one of {', '.join(TRAIN_ALGORITHMS)} (search: automri fed search)")
     if genotype is not None and algorithm != "fedautomri":
@@ -128,7 +129,7 @@ def _train_options(algorithm: str, model: str, model_option: list[str] | None, s
         "model": model, "model_options": parse_options(model_option, "--model-option"),
         "space_options": parse_options(space_option, "--space-option"),
         "genotype": None if genotype is None else str(genotype.resolve()), "mu": mu, "ema": ema,
-        "ema_gamma": ema_gamma, "ema_train_from": ema_train_from,
+        "ema_gamma": ema_gamma, "ema_train_from": ema_train_from, "ema_reading": ema_reading,
     }
 
 
@@ -139,6 +140,7 @@ MuOpt = Annotated[float, typer.Option("--mu", help="FedProx proximal coefficient
 EmaOpt = Annotated[bool, typer.Option("--ema/--no-ema", help="fedautomri: client-side EMA personalisation (--no-ema: ablation).")]
 GammaOpt = Annotated[float, typer.Option("--ema-gamma", help="fedautomri: EMA decay.")]
 TrainFromOpt = Annotated[str, typer.Option("--ema-train-from", help="fedautomri: local training starts from the 'global' or the 'personal' model.")]
+ReadingOpt = Annotated[str, typer.Option("--ema-reading", help="fedautomri: 'personal' (Eq. 7 mixes the client's own model with the aggregate) or 'global' (a Polyak average of the server model).")]
 
 
 def train_command(
@@ -159,6 +161,7 @@ def train_command(
     ema: EmaOpt = True,
     ema_gamma: GammaOpt = 0.9,
     ema_train_from: TrainFromOpt = "global",
+    ema_reading: ReadingOpt = "personal",
     weighting: WeightingOpt = "samples",
     round_timeout: TimeoutOpt = 600.0,
     max_message_mb: MaxMbOpt = 512.0,
@@ -171,7 +174,8 @@ def train_command(
 
     Example: automri fed train --algorithm fedautomri --genotype runs/fedsearch/genotype.json --rounds 10 --size 64 --out runs/fedtrain
     """
-    options = _train_options(algorithm, model, model_option, space_option, genotype, mu, ema, ema_gamma, ema_train_from)
+    options = _train_options(algorithm, model, model_option, space_option, genotype, mu, ema, ema_gamma, ema_train_from,
+                             ema_reading)
     _simulate(
         algorithm, as_json, spec=spec, rounds=rounds, local_epochs=local_epochs, steps=steps, out=out, seed=seed,
         resume=resume, overwrite=overwrite, size=size, batch_size=batch_size, lr=lr, weighting=weighting,

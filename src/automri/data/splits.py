@@ -128,7 +128,7 @@ def _kfold_slab(length: int, folds: int, fold: int, gap: int, val_ratio: float, 
     segments = [(range(0, max(0, test.start - gap)), "before"), (range(min(length, test.stop + gap), length), "after")]
     segments = [(s, side) for s, side in segments if len(s)]
     rest = sum(len(s) for s, _ in segments)
-    n_val = max(1, round(rest * val_ratio))
+    n_val = max(1, round((rest - gap) * val_ratio))  # the gap between val and train leaves train: val_ratio
     longest, side = max(segments, key=lambda item: len(item[0])) if segments else (range(0), "")
     if len(longest) < n_val + gap + 1:
         raise AutoMRIError(f"{where}: {length} slices are too few for {folds} slab folds with gap {gap}")

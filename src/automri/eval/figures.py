@@ -20,6 +20,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from automri.atomic import atomic_path
 from automri.errors import AutoMRIError
 from automri.eval.metrics import ArrayLike, psnr_per_slice, ssim_per_slice, to_magnitude
+from automri.nas.diagnostics import separation
 
 
 def _save(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
@@ -135,7 +136,8 @@ def alpha_trajectories(
 
     ``alpha_history``: one ``[E, O]`` array per epoch (``E`` edges or cells, ``O = len(op_names)``
     ops), raw logits (softmaxed here over ops) or probabilities (``logits=False``). One panel per
-    edge, one line per op.
+    edge, one line per op; each panel's title gives the final margin of the chosen op over the
+    runner-up (:func:`automri.nas.diagnostics.separation`).
     """
     alphas = np.asarray([np.asarray(a, dtype=np.float64) for a in alpha_history])
     if alphas.ndim != 3 or alphas.shape[2] != len(op_names):
@@ -145,6 +147,8 @@ def alpha_trajectories(
         alphas = shifted / shifted.sum(axis=2, keepdims=True)
     epochs, edges = alphas.shape[:2]
     labels = list(edge_labels) if edge_labels is not None else [f"edge {e}" for e in range(edges)]
+    margins = separation(alphas[-1])["margin"]
+    labels = [f"{label} (margin {margin:.3f})" for label, margin in zip(labels, margins, strict=True)]
     columns = min(4, edges)
     rows = math.ceil(edges / columns)
     fig = Figure(figsize=(3.4 * columns, 2.6 * rows + 0.6))

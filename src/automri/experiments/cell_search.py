@@ -19,8 +19,9 @@ weights ``w``, the rest the alphas (as DARTS/MiLeNAS split their training set); 
 scores the network after each epoch, and the ``test`` split the retrained network.
 
 Defaults follow FedAutoMRI / GAutoMRI (methods.md 1.6): Adam on alpha (lr 3e-3, weight decay 1e-3,
-betas (0.5, 0.999)), Adam on w (lr 1e-3), the w step on the magnitude MSE (``mse_mag``), the alpha
-step on the (real, imag) MSE (``mse``), weight-gradient clipping at 5, MiLeNAS ``beta`` = 1.
+betas (0.5, 0.999)), Adam on w (lr 1e-3), both steps on the one ``L_tr`` of Eq. 6, the magnitude MSE
+(``mse_mag``; GAutoMRI's code used the (real, imag) ``mse`` for the alpha step; ``arch_loss`` sets
+another), weight-gradient clipping at 5, MiLeNAS ``beta`` = 1.
 Retraining follows the official training phase: AdamW lr 1e-3, ``mse_mag``.
 """
 
@@ -37,8 +38,9 @@ from automri.data.datasets import build_splits
 from automri.errors import AutoMRIError
 from automri.eval.figures import alpha_trajectories, genotype_diagram_cell
 from automri.eval.profile import profile_model
-from automri.nas.cell.genotype import PRIMITIVES, derive_genotype, node_slices
+from automri.nas.cell.genotype import PRIMITIVES, derive_genotype, edge_labels
 from automri.nas.cell.space import CellSearchNet
+from automri.nas.diagnostics import separation, separation_sentence
 from automri.nas.factory import build_network
 from automri.nas.genotype import save_genotype
 from automri.nas.options import SearchOptions
@@ -61,7 +63,7 @@ SPACE_DEFAULTS: dict[str, Any] = {
 }
 STRATEGY_DEFAULTS: dict[str, Any] = {
     "loss": "mse_mag",
-    "arch_loss": "mse",
+    "arch_loss": None,
     "arch_lr": 3e-3,
     "arch_weight_decay": 1e-3,
     "arch_betas": (0.5, 0.999),
@@ -144,13 +146,6 @@ def _scores(model: Any, dataset: Dataset, options: SearchOptions) -> dict[str, f
     return validation_scores(model, dataset, options.batch_size, options.device)
 
 
-def _edge_labels(nodes: int) -> list[str]:
-    labels = []
-    for i, rows in enumerate(node_slices(nodes)):
-        labels += [f"node {i} <- {j}" for j in range(rows.stop - rows.start)]
-    return labels
-
-
 def _config(options: SearchOptions, space: dict[str, Any], strategy: dict[str, Any]) -> dict[str, Any]:
     config = dataclasses.asdict(options)
     config["out"] = str(options.out)
@@ -197,8 +192,9 @@ def run_cell_search(options: SearchOptions) -> dict[str, Any]:
 
     seed_everything(options.seed)
     model = CellSearchNet(**space)
-    loss = build_loss(strategy_options.pop("loss"))
-    arch_loss = build_loss(strategy_options.pop("arch_loss"))
+    loss_name = strategy_options.pop("loss")
+    loss = build_loss(loss_name)
+    arch_loss = build_loss(strategy_options.pop("arch_loss") or loss_name)  # Eq. 6 has one L_tr
     strategy = build_strategy(options.strategy, model, loss, arch_loss=arch_loss, **strategy_options)
 
     def log_alpha(epoch: int, record: dict[str, Any]) -> None:
@@ -208,6 +204,7 @@ def run_cell_search(options: SearchOptions) -> dict[str, Any]:
                 "epoch": epoch,
                 "alpha": model.alphas.detach().cpu().tolist(),
                 "weights": model.arch_weights().detach().cpu().tolist(),
+                "separation": separation(model.arch_weights().detach().cpu().numpy()),
                 "genotype": derive_genotype(model.alphas, **model.space_config()),
                 "val_psnr": record.get("val_psnr"),
                 "val_ssim": record.get("val_ssim"),
@@ -237,7 +234,7 @@ def run_cell_search(options: SearchOptions) -> dict[str, Any]:
     save_genotype(out / "genotype.json", genotype)
     save_genotype(out / "genotype-best.json", best["genotype"])
     alpha_trajectories([r["alpha"] for r in history], PRIMITIVES, run.figures_dir / "alpha.png",
-                       edge_labels=_edge_labels(space["nodes"]))
+                       edge_labels=edge_labels(space["nodes"]))
     genotype_diagram_cell(genotype, run.figures_dir / "genotype.png", title=f"cell searched by {options.strategy}")
 
     profile = profile_model(build_network(genotype), size=options.size, repeats=3, warmup=1, memory=False)
@@ -252,6 +249,8 @@ def run_cell_search(options: SearchOptions) -> dict[str, Any]:
         "macs": profile["macs"],
         "latency_ms": profile["latency_ms"],
         "val": {"psnr": last["val_psnr"], "ssim": last["val_ssim"]},
+        "separation": last["separation"],
+        "separation_note": separation_sentence(last["separation"]),
         "search": search,
     }
     if options.retrain_epochs > 0:

@@ -5,6 +5,7 @@ Sub-runs of ``OUT`` (each a federated run directory of :func:`automri.federated.
 ``search/``           federated MiLeNAS search (``fednas``): ``alpha.jsonl``, ``genotype.json``
 ``fedautomri/``       federated training of the derived genotype with the client-side EMA
 ``fedautomri-noema/`` the same without EMA (Table 2 ``ema(w/o)``)
+``fedautomri-globalema/`` the same with the EMA's global reading (a Polyak average of the server model)
 ``nonfed/`` ``fedavg/`` ``fedprox/`` ``fedmri/``   the comparisons of Table 1 (the U-Net of the paper)
 ``baseline/``         the hand-designed network of Table 2 (MoDL) trained with FedAvg
 
@@ -43,16 +44,19 @@ from automri.experiments.scales import FedAutoMRIScale, get_scale, scale_dict
 from automri.federated.simulation import build_config, run_federated
 from automri.federated.spec import ClientSpec, FederationSpec, load_spec
 from automri.federated.task import build_client_model
-from automri.nas.cell.genotype import PRIMITIVES
+from automri.nas.cell.genotype import PRIMITIVES, edge_labels, nodes_for_edges
+from automri.nas.diagnostics import probabilities_from_logits, separation, separation_sentence
 
 EXPERIMENT = "fedautomri"
 COMPARISONS = ("nonfed", "fedavg", "fedprox", "fedmri")
 LABELS = {"nonfed": "Non-Fed", "fedavg": "FedAvg", "fedprox": "FedProx", "fedmri": "FedMRI",
-          "fedautomri": "FedAutoMRI", "fedautomri-noema": "ema(w/o)", "baseline": "baseline",
+          "fedautomri": "FedAutoMRI", "fedautomri-noema": "ema(w/o)",
+          "fedautomri-globalema": "ema(w), global reading", "baseline": "baseline",
           "search": "FedNAS search"}
 TITLE = "FedAutoMRI: federated architecture search and training"
 SCORED_ROLE = {"search": "global", "nonfed": "personal", "fedavg": "global", "fedprox": "global", "fedmri": "global",
-               "fedautomri": "personal", "fedautomri-noema": "global", "baseline": "global"}
+               "fedautomri": "personal", "fedautomri-noema": "global", "fedautomri-globalema": "personal",
+               "baseline": "global"}
 # Per-client sampling of a federation built from datasets (methods.md 1.8: the authors' FL code
 # gives each site its own pattern at 4x): 1D random, 1D equispaced, 2D random.
 CLIENT_MASKS = ("fastmri-random:cf=0.08,acc=4", "equispaced:cf=0.08,acc=4", "random2d:rate=0.25,radius=4")
@@ -142,6 +146,8 @@ def run_fedautomri_experiment(
         plan += [
             ("fedautomri-noema", "fedautomri",
              {"genotype": str(genotype_path), "space_options": scale.net_options, "ema": False}),
+            ("fedautomri-globalema", "fedautomri",
+             {"genotype": str(genotype_path), "space_options": scale.net_options, "ema": True, "ema_reading": "global"}),
             ("baseline", "fedavg", {"model": scale.baseline_model, "model_options": scale.baseline_options}),
         ]
     plan += [(c, c, {"model": scale.comparison_model, "model_options": scale.comparison_options}) for c in comparisons]
@@ -191,8 +197,11 @@ def _figures(out: Path, results: dict[str, Any], base: Path) -> list[str]:
                    base, "searched cell")]
     alphas = read_jsonl(out / "search" / "alpha.jsonl")
     if alphas:
-        path = alpha_trajectories([a["alpha"] for a in alphas], PRIMITIVES, figures / "alpha.png")
+        labels = edge_labels(nodes_for_edges(len(alphas[-1]["alpha"])))
+        path = alpha_trajectories([a["alpha"] for a in alphas], PRIMITIVES, figures / "alpha.png", edge_labels=labels)
         lines.append(image(path, base, "architecture weights per edge over search rounds"))
+        diagnostics = separation(probabilities_from_logits(alphas[-1]["alpha"]))
+        lines.append(separation_sentence(diagnostics, "The federated search"))
     history: dict[int, dict[str, Any]] = {}
     for name, row in results["runs"].items():
         for record in read_jsonl(out / name / "metrics.jsonl"):
@@ -233,7 +242,10 @@ def report_sections(out: Path, summary: dict[str, Any], base: Path) -> list[tupl
          + _convergence_note(summary)),
     ]
     if "baseline" in runs and "fedautomri-noema" in runs:
-        rows = [("baseline", runs["baseline"]), ("ema(w/o)", runs["fedautomri-noema"]), ("ema(w)", runs["fedautomri"])]
+        rows = [("baseline", runs["baseline"]), ("ema(w/o)", runs["fedautomri-noema"])]
+        if "fedautomri-globalema" in runs:
+            rows.append(("ema(w), global reading (Polyak average of the server model)", runs["fedautomri-globalema"]))
+        rows.append(("ema(w), personal reading (Eq. 7 with the client's own model)", runs["fedautomri"]))
         sections.append(("Table 2: ablation (EMA) and cost", _paper_table(rows, clients, macs=True)
                          + "\nMACs: multiply-accumulates of one slice at the experiment's image size, every unrolled "
                            "iteration and FFT included (the papers' FLOPs/G column counts the same quantity).\n"))

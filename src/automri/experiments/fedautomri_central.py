@@ -61,6 +61,7 @@ from automri.experiments.cell_search import (
     strategy_settings,
 )
 from automri.experiments.experiment import now, read_jsonl
+from automri.experiments.scales import AUTHORS_MODL
 from automri.models.registry import build_model, count_params
 from automri.nas.cell.genotype import FEDNAS_V1
 from automri.nas.cell.space import CellSearchNet
@@ -90,8 +91,6 @@ PAPER_COUNTING = (
 )
 DEFAULT_MASK = "random:rate=0.25,center=0.094"  # the official mask_1DRandom_4x_acs24 (configs/cell.yaml)
 MODL_ITERATIONS = 5
-AUTHORS_MODL = {"nf": 64, "n_layers": 9, "batch_norm": False, "iterations": MODL_ITERATIONS}
-"""The FedAutoMRI authors' MoDL baseline (ModFed ``models/MoDL.py``) without its SLAM attention block."""
 MEMORY_CASES = ("search", "derived", "fednas_v1")
 SCORES = ("psnr", "ssim")
 DOC_TITLE = "FedAutoMRI cell search: centralised search, retraining and comparison with MoDL"

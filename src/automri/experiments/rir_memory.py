@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256, help="image side in pixels (paper: 256)")
     parser.add_argument("--batch", type=int, default=8, help="batch size (paper: 8)")
-    parser.add_argument("--width", type=int, default=None, help="channels F (default: rir_space.DEFAULT_WIDTH)")
+    parser.add_argument("--width", type=int, default=None, help="channels F (default: nas.rir.genotype.DEFAULT_WIDTH)")
     parser.add_argument("--components", type=int, default=5, help="cascaded components N (paper: 5)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per case")

@@ -1,4 +1,5 @@
-"""EMR-NAS end to end: k-fold search, ensemble genotype, retraining, test (Table 2) and ablations (Table 3).
+"""EMR-NAS end to end: k-fold search, ensemble genotype, retraining and test (Table 2); the ablations
+(Table 3) are in :mod:`automri.experiments.rir_ablations`, the baselines in :mod:`automri.experiments.rir_baselines`.
 
 Run directory (``options.out``)::
 
@@ -36,14 +37,15 @@ from automri.data.datasets import build_splits
 from automri.errors import AutoMRIError
 from automri.eval.figures import alpha_trajectories, genotype_diagram_rir
 from automri.eval.metrics import summarise
-from automri.models.registry import build_model, count_params, width_for_params, width_kwarg
+from automri.models.registry import count_params
+from automri.nas.diagnostics import separation
 from automri.nas.options import SearchOptions
 from automri.nas.proxyless import ProxylessStrategy, strategy_mode
 from automri.nas.rir.genotype import GENOTYPE_DEFAULTS, ensemble_genotype, format_genotype, homogeneous_genotype
 from automri.nas.rir.network import RIRNet
 from automri.nas.rir.ops import OPS
-from automri.nas.rir.space import RIRSearchNet
-from automri.train.config import OptimConfig, builtin_config
+from automri.nas.rir.space import DEFAULT_BINARIZE, RIRSearchNet
+from automri.train.config import OptimConfig
 from automri.train.engine import fit
 from automri.train.evaluate import SCORES, evaluate_model
 from automri.train.loop import run_loop
@@ -58,21 +60,12 @@ RETRAIN_WEIGHT_DECAY = 1e-7
 DERIVATIONS = ("ensemble", "per_fold", "homogeneous", "random")
 
 # Table 3 of the paper: space overrides of the searched network and how the final net is derived.
-ABLATIONS: dict[str, dict[str, Any]] = {
-    "A": {"label": "proposed", "space": {}, "derive": "ensemble"},
-    "B": {"label": "batch norm", "space": {"batch_norm": True}, "derive": "ensemble"},
-    "C": {"label": "no RIR", "space": {"rir": False}, "derive": "ensemble"},
-    "D": {"label": "random architecture", "space": {}, "derive": "random"},
-    "E": {"label": "per-fold (no ensemble)", "space": {}, "derive": "per_fold"},
-    "F": {"label": "deeper (4 cells per block), homogeneous", "space": {"cells_per_block": 4}, "derive": "homogeneous"},
-    "G": {"label": "homogeneous blocks", "space": {}, "derive": "homogeneous"},
-}
 
 FoldData = dict[str, Dataset]
 
 
 # --- options -----------------------------------------------------------------------------------
-def _space(options: SearchOptions, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def space_settings(options: SearchOptions, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Network settings: :data:`GENOTYPE_DEFAULTS` updated by ``space_options`` and ``overrides``."""
     given = {k: v for k, v in options.space_options.items() if k != "split_mode"}
     unknown = set(given) - set(GENOTYPE_DEFAULTS)
@@ -84,19 +77,21 @@ def _space(options: SearchOptions, overrides: dict[str, Any] | None = None) -> d
     return {**GENOTYPE_DEFAULTS, **given, **(overrides or {})}
 
 
-def _strategy_kwargs(options: SearchOptions) -> dict[str, Any]:
-    kwargs = {k: v for k, v in options.strategy_options.items() if k != "loss"}
+def strategy_kwargs(options: SearchOptions) -> dict[str, Any]:
+    """The :class:`ProxylessStrategy` keyword arguments among ``options.strategy_options`` (``loss``
+    and ``binarize`` are read elsewhere)."""
+    kwargs = {k: v for k, v in options.strategy_options.items() if k not in ("loss", "binarize")}
     unknown = set(kwargs) - set(STRATEGY_KEYS)
     if unknown:
         raise AutoMRIError(
-            f"strategy_options: unknown keys {sorted(unknown)} (expected any of {[*STRATEGY_KEYS, 'loss']})"
+            f"strategy_options: unknown keys {sorted(unknown)} (expected any of {[*STRATEGY_KEYS, 'loss', 'binarize']})"
         )
     if "arch_betas" in kwargs:
         kwargs["arch_betas"] = tuple(kwargs["arch_betas"])
     return kwargs
 
 
-def _check(options: SearchOptions) -> None:
+def check_options(options: SearchOptions) -> None:
     if options.space != "rir":
         raise AutoMRIError(f"--space {options.space!r}: run_rir_search needs the 'rir' space")
     strategy_mode(options.strategy)
@@ -109,7 +104,7 @@ def _check(options: SearchOptions) -> None:
         raise AutoMRIError(f"space_options['split_mode']: expected one of {SPLIT_MODES}, got {split_mode!r}")
 
 
-def _config(options: SearchOptions) -> dict[str, Any]:
+def options_config(options: SearchOptions) -> dict[str, Any]:
     config = dataclasses.asdict(options)
     config["out"] = str(options.out)
     return config
@@ -128,7 +123,7 @@ def fold_datasets(options: SearchOptions) -> list[FoldData]:
     ]
 
 
-def _run_dir(path: Path, resume: bool) -> RunDir:
+def run_dir(path: Path, resume: bool) -> RunDir:
     return RunDir(path, resume=resume and path.is_dir())
 
 
@@ -141,18 +136,19 @@ def search_fold(
     ``alpha.jsonl`` gets one record per epoch: ``{"epoch", "phase", "alpha", "probabilities"}``;
     with ``figures``, ``figures/alpha.png`` plots the probabilities per cell over the epochs.
     """
-    run = _run_dir(path, options.resume)
+    run = run_dir(path, options.resume)
     seed_everything(seed)
-    model = RIRSearchNet(mode=strategy_mode(options.strategy), **space)
+    binarize = options.strategy_options.get("binarize", DEFAULT_BINARIZE)
+    model = RIRSearchNet(mode=strategy_mode(options.strategy), binarize=binarize, **space)
     strategy = ProxylessStrategy(
         model,
         build_loss(options.strategy_options.get("loss", "mse")),
         mode=strategy_mode(options.strategy),
         warmup_epochs=options.warmup_epochs,
         total_epochs=options.warmup_epochs + options.epochs,
-        **_strategy_kwargs(options),
+        **strategy_kwargs(options),
     )
-    run.write_config({**_config(options), "space_resolved": space, "seed": seed})
+    run.write_config({**options_config(options), "space_resolved": space, "seed": seed})
 
     def log_alpha(epoch: int, record: dict[str, Any]) -> None:
         run.append_jsonl(
@@ -162,6 +158,7 @@ def search_fold(
                 "phase": record.get("phase"),
                 "alpha": [edge.alpha.detach().cpu().tolist() for edge in model.edges],
                 "probabilities": model.probabilities(),
+                "separation": separation(model.probabilities()),
             },
         )
 
@@ -189,6 +186,7 @@ def search_fold(
         alpha_trajectories(history, OPS, run.figures_dir / "alpha.png", edge_labels=labels, logits=False)
     return {
         "ops": genotype["ops"],
+        "separation": separation(model.probabilities()),
         "probabilities": model.probabilities(),
         "alpha": [edge.alpha.detach().cpu().tolist() for edge in model.edges],
     }
@@ -236,7 +234,7 @@ def train_and_test(
     or tested again."""
     if options.resume and (path / "test.json").is_file():
         return json.loads((path / "test.json").read_text(encoding="utf-8"))
-    run = _run_dir(path, options.resume)
+    run = run_dir(path, options.resume)
     seed_everything(seed)
     model = make_model()
     if count_params(model, trainable_only=False) > 0:
@@ -290,7 +288,7 @@ def retrain_folds(
 
 
 # --- pipelines ---------------------------------------------------------------------------------
-def _pipeline(
+def derive_and_retrain(
     options: SearchOptions, write: RunDir, space: dict[str, Any], rule: str, folds: list[FoldData],
     searches: list[dict[str, Any]] | None, figures: bool = True,
 ) -> dict[str, Any]:
@@ -337,101 +335,31 @@ def run_rir_search(options: SearchOptions, *, figures: bool = True) -> dict[str,
     ``options.retrain_epochs > 0``). ``figures=False``
     skips the figures (genotype diagram, alpha trajectories, test panels).
     """
-    _check(options)
+    check_options(options)
     out = Path(options.out)
     run = RunDir(out, resume=options.resume)
-    run.write_config(_config(options))
-    space = _space(options)
+    run.write_config(options_config(options))
+    space = space_settings(options)
     folds = fold_datasets(options)
     searches = search_folds(options, space, folds, out, figures)
-    return _pipeline(options, run, space, "ensemble", folds, searches, figures)
+    return derive_and_retrain(options, run, space, "ensemble", folds, searches, figures)
 
 
-def run_ablations(
-    options: SearchOptions, variants: Sequence[str] = tuple(ABLATIONS), *, figures: bool = True
-) -> dict[str, Any]:
-    """Table 3: each variant in ``out/ablations/<variant>`` (searches with the same space are shared,
-    in ``out/ablations/search-<variant>``); returns and writes ``ablations.json``
-    ``{variant: {"label", "display", "params", "test"}}``."""
-    _check(options)
-    unknown = [v for v in variants if v not in ABLATIONS]
-    if unknown:
-        raise AutoMRIError(f"variants: unknown {unknown} (expected any of {list(ABLATIONS)})")
-    out = Path(options.out)
-    run = RunDir(out, resume=options.resume)
-    run.write_config({**_config(options), "ablations": list(variants)})
-    folds = fold_datasets(options)
-    searches: dict[str, list[dict[str, Any]]] = {}
-    search_dirs: dict[str, str] = {}
-    results: dict[str, Any] = {}
-    for variant in variants:
-        spec = ABLATIONS[variant]
-        space = _space(options, spec["space"])
-        key = repr(sorted(spec["space"].items()))
-        found = None
-        if spec["derive"] != "random":
-            if key not in searches:
-                search_dirs[key] = variant
-                searches[key] = search_folds(options, space, folds, out / "ablations" / f"search-{variant}", figures)
-            found = searches[key]
-        variant_run = _run_dir(out / "ablations" / variant, options.resume)
-        summary = _pipeline(options, variant_run, space, spec["derive"], folds, found, figures)
-        results[variant] = {
-            "label": spec["label"],
-            "display": summary["display"],
-            "params": summary["params"],
-            "search": None if found is None else f"ablations/search-{search_dirs[key]}",
-            **({"test": summary["test"]} if "test" in summary else {}),
-        }
-    run.write_json("ablations.json", results)
-    return results
+def retrain_per_fold(options: SearchOptions, searched: dict[str, Any], *, figures: bool = True) -> dict[str, Any]:
+    """The protocol free of test-data exposure (ablation E's): fold ``k``'s OWN searched architecture,
+    retrained on fold ``k``'s train/val and tested on its test split, in ``options.out/per-fold``.
+
+    The ensemble of :func:`run_rir_search` (the paper's protocol) sums every fold's probabilities,
+    so fold ``k``'s architecture was chosen partly by searches whose training data include fold
+    ``k``'s test slices; here none does. ``searched`` is the summary of :func:`run_rir_search`
+    (its searches are reused, nothing is searched again).
+    """
+    searches = [{"ops": fold["searched_ops"], "probabilities": fold["probabilities"]} for fold in searched["folds"]]
+    out = Path(options.out) / "per-fold"
+    return derive_and_retrain(options, run_dir(out, options.resume), space_settings(options), "per_fold",
+                              fold_datasets(options), searches, figures)
 
 
-def recipe_options(name: str) -> dict[str, Any]:
-    """The model options of ``name``'s shipped recipe (``automri/configs/<name>.yaml``) without its
-    width, which a parameter budget chooses (e.g. the U-Net's 4 pools on magnitudes, no ``chans``)."""
-    options = dict(builtin_config(name).model.options)
-    options.pop(width_kwarg(name), None)
-    return options
-
-
-def run_baselines(
-    options: SearchOptions, names: Sequence[str], params: int | None = None,
-    model_options: dict[str, dict[str, Any]] | None = None, *, figures: bool = True,
-) -> dict[str, Any]:
-    """Train and test baselines (``unet``, ``dccnn``, ``rdn``, ``cddn_tdc``) on the same folds, each
-    with its recipe's architecture (:func:`recipe_options`, updated by ``model_options[name]``) at
-    the width matching a parameter count (``params``; default that of the ensemble genotype in
-    ``options.out/genotype.json`` or, without one, of the paper's 0.33M); a model without a width
-    (``zero_filled``) is tested as it is. Writes ``baselines.json``."""
-    if options.retrain_epochs < 1:
-        raise AutoMRIError("--retrain-epochs: baselines need at least 1 training epoch")
-    out = Path(options.out)
-    run = RunDir(out, resume=out.is_dir())
-    if params is None:
-        genotype_path = out / "genotype.json"
-        if genotype_path.is_file():
-            params = count_params(RIRNet.from_genotype(json.loads(genotype_path.read_text())), trainable_only=False)
-        else:
-            params = 330_000
-    folds = fold_datasets(options)
-    results: dict[str, Any] = {}
-    for name in names:
-        fixed = {**recipe_options(name), **(model_options or {}).get(name, {})}
-        width_arg = width_kwarg(name)
-        kwargs = fixed if width_arg is None else {width_arg: width_for_params(name, params, **fixed), **fixed}
-        scores = [
-            train_and_test(
-                options, lambda kw=kwargs: build_model(name, **kw), data, out / "baselines" / name / f"fold-{k}",
-                derive_seed(options.seed, k, 2), figures,
-            )
-            for k, data in enumerate(folds)
-        ]
-        results[name] = {
-            "kwargs": kwargs,
-            "params": count_params(build_model(name, **kwargs), trainable_only=False),
-            "folds": scores,
-            "test": fold_summary(scores),
-        }
-    run.write_json("baselines.json", {"params_budget": params, "models": results})
-    return results
+def split_sizes(folds: list[FoldData]) -> list[dict[str, int]]:
+    """Slices per split of every fold (``S_train``, ``S_val``, ``S_test``)."""
+    return [{name: len(data[name]) for name in ("train", "val", "test")} for data in folds]

@@ -165,6 +165,12 @@ BASELINES: dict[str, BaselinesScale] = {
                             batch_size=None, augment="none"),
 }
 
+_AUTHORS_MODL_SHAPE = {"n_layers": 9, "batch_norm": False}
+AUTHORS_MODL = {"nf": 64, **_AUTHORS_MODL_SHAPE, "iterations": 5}
+"""FedAutoMRI Table 2's "baseline": the authors' MoDL (ModFed ``models/MoDL.py`` without its SLAM
+block): 9 convolutions of 64 filters, no BatchNorm, K = 5 (260,866 + 1 parameters, the paper's 0.26M).
+Smaller scales keep its shape (9 layers, no BN) at fewer filters."""
+
 FEDAUTOMRI: dict[str, FedAutoMRIScale] = {
     "test": FedAutoMRIScale(
         "test", size=16, client_slices=4, search_rounds=1, search_local_epochs=1, search_batch=2, train_rounds=1,
@@ -177,19 +183,21 @@ FEDAUTOMRI: dict[str, FedAutoMRIScale] = {
         "demo", size=32, client_slices=12, search_rounds=3, search_local_epochs=1, search_batch=4, train_rounds=3,
         train_local_epochs=1, train_batch=4, steps=3,
         search_space={"hidden": 8, "cells": 2, "iterations": 2}, net_options={"iterations": 2},
-        comparison_options={"chans": 8, "num_pool_layers": 3, "in_chans": 1}, baseline_options={"nf": 16, "iterations": 2},
+        comparison_options={"chans": 8, "num_pool_layers": 3, "in_chans": 1}, baseline_options={"nf": 16, **_AUTHORS_MODL_SHAPE,
+                                                                                   "iterations": 2},
     ),
     "small": FedAutoMRIScale(
         "small", size=64, client_slices=32, search_rounds=10, search_local_epochs=1, search_batch=4, train_rounds=20,
         train_local_epochs=1, train_batch=4, steps=8,
         search_space={"hidden": 16, "cells": 3, "iterations": 3}, net_options={"iterations": 3},
-        comparison_options={"chans": 16, "num_pool_layers": 4, "in_chans": 1}, baseline_options={"nf": 32, "iterations": 5},
+        comparison_options={"chans": 16, "num_pool_layers": 4, "in_chans": 1}, baseline_options={"nf": 32, **_AUTHORS_MODL_SHAPE,
+                                                                                    "iterations": 5},
     ),
     "paper": FedAutoMRIScale(
         "paper", size=256, client_slices=None, search_rounds=50, search_local_epochs=5, search_batch=4,
         train_rounds=150, train_local_epochs=5, train_batch=24, steps=None,
         search_space={"hidden": 16, "cells": 3, "iterations": 5}, net_options={},
-        comparison_options={"chans": 32, "num_pool_layers": 4, "in_chans": 1}, baseline_options={},
+        comparison_options={"chans": 32, "num_pool_layers": 4, "in_chans": 1}, baseline_options=AUTHORS_MODL,
     ),
 }
 

@@ -31,6 +31,7 @@ from automri.eval.figures import reconstruction_panel
 from automri.federated.guard import COMPUTE_METRIC, check_reply
 from automri.federated.local import local_algorithm
 from automri.federated.options import RUN_CONFIG_KEY, FedConfig
+from automri.federated.personalise import check_private
 from automri.federated.state import ClientStore, client_folder
 from automri.federated.task import client_data, client_spec, first_slice_images, from_record, to_record
 
@@ -77,12 +78,13 @@ def _step(config: FedConfig, msg: Message, context: Context, phase: str) -> Mess
     received = {name: from_record(record) for name, record in msg.content.array_records.items()}
     started = time.perf_counter()  # local compute: data, model, training/scoring, private state
     algorithm = local_algorithm(config, pid, client_data(config, pid))
-    if phase == "train":
-        outcome = algorithm.train(server_round, received, store.load(server_round - 1))
-    else:
-        outcome = algorithm.evaluate(server_round, received, store.load(server_round))
+    previous = store.load(server_round - 1 if phase == "train" else server_round)
+    step = algorithm.train if phase == "train" else algorithm.evaluate
+    outcome = step(server_round, received, previous)
     if outcome.state is not None:
         store.save(outcome.state)
+    state = outcome.state or previous
+    check_private(outcome.send, state.weights.get("personal") if state else None, f"client {client.name}")
     if phase == "evaluate" and bool(settings["final"]) and folder is not None:
         _write_panel(folder, client.name, outcome.models, algorithm.data.test)
     compute_s = time.perf_counter() - started

@@ -16,7 +16,7 @@ fedavg        the aggregated model                        the model after this r
 fedprox       the aggregated model                        the model after this round's local training
 fedmri        global encoder + the client's own decoder   the model after this round's local training
 fednas        the aggregated supernet (w and alpha)       the supernet after this round's local search
-fedautomri    the aggregated model                        the EMA ``m / (1 - gamma^t)`` (``ema=False``:
+fedautomri    the aggregated model                        the Eq. 7 personalised model (``ema=False``:
                                                           the model after local training)
 ============  ==========================================  ==========================================
 """
@@ -30,7 +30,7 @@ from torch import nn
 from automri.errors import AutoMRIError
 from automri.federated.objectives import fedmri_regulariser, proximal_term
 from automri.federated.options import FedConfig
-from automri.federated.personalise import ema_personalised, ema_update
+from automri.federated.personalise import ema_personalised, ema_update, personal_ema
 from automri.federated.state import ClientState
 from automri.federated.task import (
     ClientData,
@@ -235,37 +235,50 @@ class FedNAS(LocalAlgorithm):
 
 
 class FedAutoMRI(LocalAlgorithm):
-    """FedAvg of the derived network with a client-side EMA of the received global weights.
+    """FedAvg of the derived network with FedAutoMRI's client-side EMA (Eq. 7).
 
-    The EMA is updated once per round, when the aggregated global ``w_t`` of round ``t`` arrives
-    (the evaluation message), so every aggregate enters exactly once and the random initial
-    weights never do. Local training starts from the received global weights
-    (``ema_train_from="global"``, default) or from the personalised weights (``"personal"``).
+    The personalised model is formed once per round, when the aggregated global ``w_t`` of round
+    ``t`` arrives (the evaluation message), so every aggregate enters exactly once and the random
+    initial weights never do. ``ema_reading="personal"`` (default) mixes the client's own model
+    (after its local training of the round) with ``w_t``; ``"global"`` averages the received global
+    weights only (:mod:`automri.federated.personalise`). Local training starts from the received
+    global weights (``ema_train_from="global"``, default) or from the personalised weights
+    (``"personal"``). What is sent is always the locally trained model, never the personalised one.
     """
 
     def start_model(self, received: Received, state: ClientState | None) -> nn.Module:
-        use_ema = self.config.ema and self.config.ema_train_from == "personal" and state is not None and "ema" in state.weights
-        if use_ema:
-            return self._model_from(self._personalised(state))
+        if self.config.ema and self.config.ema_train_from == "personal" and state is not None and "personal" in state.weights:
+            return self._model_from(state.weights["personal"])
         return super().start_model(received, state)
-
-    def _personalised(self, state: ClientState) -> StateDict:
-        return ema_personalised(state.weights["ema"], self.config.ema_gamma, int(state.counters["ema-t"]))
 
     def scored(self, received, state, server_round):
         if not self.config.ema:
             return super().scored(received, state, server_round)
-        state = update_ema_state(state, received["arrays"], self.config.ema_gamma, server_round)
-        return {"global": self._model_from(received["arrays"]), "personal": self._model_from(self._personalised(state))}, state
+        state = update_personal_state(state, received["arrays"], self.config.ema_gamma, server_round,
+                                      self.config.ema_reading)
+        return {"global": self._model_from(received["arrays"]), "personal": self._model_from(state.weights["personal"])}, state
 
 
-def update_ema_state(state: ClientState, global_weights: StateDict, gamma: float, server_round: int) -> ClientState:
-    """Fold the global weights of ``server_round`` into the client's EMA once (idempotent per round)."""
+def update_personal_state(
+    state: ClientState, global_weights: StateDict, gamma: float, server_round: int, reading: str = "personal"
+) -> ClientState:
+    """Form the client's personalised weights of ``server_round`` from the received global weights
+    (once per round: a repeated call returns ``state`` unchanged).
+
+    ``personal``: :func:`personal_ema` of the client's own model ``state.weights["model"]`` and the
+    global weights; ``global``: the bias-corrected EMA buffer ``state.weights["ema"]`` of the global
+    weights. The result is ``state.weights["personal"]``; ``counters["ema-t"]`` counts the updates.
+    """
     if state.counters.get("ema-round", 0) >= server_round:
         return state
+    t = int(state.counters.get("ema-t", 0)) + 1
     weights = dict(state.weights)
-    weights["ema"] = ema_update(state.weights.get("ema"), global_weights, gamma)
-    counters = {**state.counters, "ema-t": state.counters.get("ema-t", 0) + 1, "ema-round": server_round}
+    if reading == "personal":
+        weights["personal"] = personal_ema(state.weights["model"], global_weights, gamma, t)
+    else:
+        weights["ema"] = ema_update(state.weights.get("ema"), global_weights, gamma)
+        weights["personal"] = ema_personalised(weights["ema"], gamma, t)
+    counters = {**state.counters, "ema-t": t, "ema-round": server_round}
     return ClientState(server_round, weights, counters)
 
 

@@ -23,6 +23,7 @@ client-side EMA)."""
 
 SEARCH_ALGORITHMS = ("fednas",)
 EMA_TRAIN_FROM = ("global", "personal")
+EMA_READINGS = ("personal", "global")
 WEIGHTINGS = ("samples", "equal")
 RUN_CONFIG_KEY = "automri-config"
 
@@ -48,6 +49,9 @@ class FedConfig:
         fedmri_lam, fedmri_beta: FedMRI loss ``lam * L + beta * posi / (nega + 1e-14)``.
         ema: FedAutoMRI client-side EMA on (``False`` = the no-EMA ablation: plain FedAvg of the genotype).
         ema_gamma: EMA decay gamma.
+        ema_reading: ``personal`` (Eq. 7 mixes the client's own model with the aggregate: every
+            client's personalised model differs) or ``global`` (a Polyak average of the received
+            global weights only, the same on every client); :mod:`automri.federated.personalise`.
         ema_train_from: ``global`` (default: local training starts from the received global w_t, so the
             EMA never feeds back into the aggregate) or ``personal`` (from the bias-corrected EMA).
             Both the global and the personalised model are scored every round.
@@ -87,6 +91,7 @@ class FedConfig:
     ema: bool = True
     ema_gamma: float = 0.9
     ema_train_from: str = "global"
+    ema_reading: str = "personal"
     genotype: str | None = None
     space_options: dict[str, Any] = field(default_factory=dict)
     nas_options: dict[str, Any] = field(default_factory=dict)
@@ -113,6 +118,7 @@ class FedConfig:
         check(self.weighting in WEIGHTINGS, "weighting", f"one of {WEIGHTINGS}", self.weighting)
         check(self.ema_train_from in EMA_TRAIN_FROM, "ema_train_from", f"one of {EMA_TRAIN_FROM}", self.ema_train_from)
         check(0.0 < self.ema_gamma < 1.0, "ema_gamma", "a decay in (0, 1)", self.ema_gamma)
+        check(self.ema_reading in EMA_READINGS, "--ema-reading", f"one of {EMA_READINGS}", self.ema_reading)
         check(self.mu >= 0, "mu", "a number >= 0", self.mu)
         check(self.round_timeout > 0, "--round-timeout", "seconds > 0", self.round_timeout)
         check(self.max_message_bytes > 0, "max_message_bytes", "a positive byte count", self.max_message_bytes)

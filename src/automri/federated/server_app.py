@@ -29,6 +29,7 @@ from automri.federated.report import add_round_timing, write_report
 from automri.federated.state import attach_run, load_server_checkpoint, save_server_checkpoint
 from automri.federated.strategies import build_strategy
 from automri.federated.task import build_client_model, from_record, to_record, weights_of
+from automri.nas.diagnostics import probabilities_from_logits, separation
 from automri.train.runs import RunDir
 
 AUDIT = "audit.jsonl"
@@ -74,7 +75,8 @@ def run_server(grid: Grid, config: FedConfig) -> dict[str, Any]:
         for line in strategy.log.audit:
             run.append_jsonl(AUDIT, line)
         if "alpha" in record:
-            run.append_jsonl(ALPHA, {"round": record["round"], "alpha": record["alpha"], "genotype": record["genotype"]})
+            run.append_jsonl(ALPHA, {"round": record["round"], "alpha": record["alpha"], "genotype": record["genotype"],
+                                     "separation": separation(probabilities_from_logits(record["alpha"]))})
         save_server_checkpoint(run, {
             "round": record["round"],
             "arrays": from_record(round_arrays),

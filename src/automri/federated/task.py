@@ -35,6 +35,8 @@ from automri.train.seed import derive_seed, seed_everything
 from automri.train.stepper import SupervisedStepper
 
 StateDict = dict[str, torch.Tensor]
+LOCAL_OPTIMIZERS = {"fedautomri": "adamw"}
+"""The local optimiser of an algorithm's training phase (default Adam): FedAutoMRI trains with AdamW."""
 ExtraLoss = Callable[[nn.Module], torch.Tensor]
 
 
@@ -145,14 +147,16 @@ def train_local(
     parameters: list[nn.Parameter] | None = None,
     data_weight: float = 1.0,
 ) -> dict[str, float]:
-    """``config.local_epochs`` epochs of Adam (lr ``config.lr``, re-created every round) on the
-    client's training split, minimising ``data_weight * loss(model(k, mask), target) + extra_loss(model)``.
+    """``config.local_epochs`` epochs of Adam (AdamW for ``fedautomri``, the paper's training phase;
+    lr ``config.lr``, re-created every round) on the client's training split, minimising
+    ``data_weight * loss(model(k, mask), target) + extra_loss(model)``.
 
     ``parameters``: what the optimiser updates (default: all of ``model``).
     Returns ``{"train-loss": mean data loss over the steps, "local-steps": steps}``.
     """
     stepper = SupervisedStepper(
-        model, build_loss(config.loss), optimizer="adam", lr=config.lr, parameters=parameters,
+        model, build_loss(config.loss), optimizer=LOCAL_OPTIMIZERS.get(config.algorithm, "adam"), lr=config.lr,
+        parameters=parameters,
         data_weight=data_weight, extra_loss=extra_loss,
     )
     return local_epochs(stepper, data.train, None, config.local_epochs, config.batch_size, config.steps, seed)
@@ -161,10 +165,11 @@ def train_local(
 def search_local(model: nn.Module, data: ClientData, config: FedConfig, seed: int) -> dict[str, float]:
     """``config.local_epochs`` epochs of MiLeNAS on the client: each step pairs a training batch
     with a validation batch (the validation split cycles when shorter), updating alpha then w with
-    optimisers re-created every round (FedNAS / GAutoMRI). As coded in GAutoMRI the alpha step uses
-    the 2-channel ``mse`` and the w step ``config.loss`` (``mse_mag``); the w learning rate is
-    ``config.lr`` unless ``nas_options`` sets ``w_lr``. Returns train loss and step count."""
-    options = {"w_lr": config.lr, "arch_loss": build_loss("mse"), **config.nas_options}
+    optimisers re-created every round (FedNAS / GAutoMRI). Both steps use the one ``L_tr`` of Eq. 6,
+    ``config.loss`` (``mse_mag``; GAutoMRI's code used the 2-channel ``mse`` for the alpha step);
+    the w learning rate is ``config.lr`` unless ``nas_options`` sets ``w_lr``. Returns train loss
+    and step count."""
+    options = {"w_lr": config.lr, **config.nas_options}
     strategy = MiLeNAS(model, build_loss(config.loss), beta=config.milenas_beta, **options)
     return local_epochs(strategy, data.train, data.val, config.local_epochs, config.batch_size, config.steps, seed)
 

@@ -62,6 +62,16 @@ def node_slices(nodes: int) -> list[slice]:
     return slices
 
 
+def edge_labels(nodes: int) -> list[str]:
+    """A label per alpha row: ``"node i <- input j"`` for the two cell inputs (the outputs of the
+    previous cells), ``"node i <- node k"`` for an earlier node."""
+    labels = []
+    for i, rows in enumerate(node_slices(nodes)):
+        for j in range(rows.stop - rows.start):
+            labels.append(f"node {i} <- input {j}" if j < 2 else f"node {i} <- node {j - 2}")
+    return labels
+
+
 def nodes_for_edges(edges: int) -> int:
     """Inverse of :func:`edge_count`; raises ``ValueError`` when ``edges`` is not a valid count."""
     nodes = 0

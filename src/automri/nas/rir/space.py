@@ -38,6 +38,10 @@ from automri.nas.rir.network import RIRCascade, _space_config
 from automri.nas.rir.ops import DEFAULT_RESIDUAL_SCALE, OPS, OPCell, op_spec
 
 EDGE_MODES = ("full", "two", "softmax")
+BINARIZE_RULES = ("sample", "argmax")
+"""How a binarised edge picks its active op: ``sample`` from ``p = softmax(alpha)`` (ProxylessNAS)
+or the ``argmax`` of ``p`` (EMR-NAS Eq. 2); see :meth:`BinarizedMixedEdge.reset_gates`."""
+DEFAULT_BINARIZE = "sample"
 ALPHA_INIT_STD = 1e-3
 
 
@@ -80,10 +84,13 @@ class BinarizedMixedEdge(nn.Module):
     :meth:`set_alpha_grad` after ``backward``.
     """
 
-    def __init__(self, candidates: Sequence[nn.Module], mode: str = "full") -> None:
+    def __init__(self, candidates: Sequence[nn.Module], mode: str = "full", binarize: str = DEFAULT_BINARIZE) -> None:
         super().__init__()
         if mode not in EDGE_MODES:
             raise AutoMRIError(f"mode: expected one of {EDGE_MODES}, got {mode!r}")
+        if binarize not in BINARIZE_RULES:
+            raise AutoMRIError(f"binarize: expected one of {BINARIZE_RULES}, got {binarize!r}")
+        self.binarize = binarize
         if len(candidates) < 2:
             raise AutoMRIError(f"candidates: a mixed edge needs at least 2 ops, got {len(candidates)}")
         self.mode = mode
@@ -101,24 +108,29 @@ class BinarizedMixedEdge(nn.Module):
         return torch.softmax(self.alpha.detach(), dim=0)
 
     def reset_gates(self, uniform: bool = False, single_path: bool = False) -> None:
-        """Sample the binary gates (one active op) from ``softmax(alpha)``, or uniformly (warm-up).
+        """Set the binary gates (one active op) from ``p = softmax(alpha)``, or uniformly at random
+        (warm-up, whatever the rule).
 
-        ``single_path=True`` (weight steps) draws the active op from the full distribution in every
+        ``binarize="sample"`` (ProxylessNAS): the active op is drawn from ``p``. ``"argmax"``
+        (EMR-NAS Eq. 2, ``g = binarize(p)`` = one-hot of ``argmax_i p_i``): it is the most probable op.
+        ``single_path=True`` (weight steps) picks the active op from the full distribution in every
         mode, as ProxylessNAS does outside ``gradient_step`` (``MixedEdge.MODE = None``); otherwise
-        ``"two"`` mode draws a pair and the active op from the pair's 2-way softmax (arch steps).
-        Uses the global torch RNG (saved and restored by the training loop's checkpoints).
+        ``"two"`` mode picks a pair (drawn, or the two most probable) and the active op of the pair
+        (drawn from its 2-way softmax, or the more probable). Sampling uses the global torch RNG
+        (saved and restored by the training loop's checkpoints).
         """
         if self.mode == "softmax":
             return
         n = len(self.candidates)
         probs = torch.full((n,), 1.0 / n) if uniform else self.probabilities.cpu()
+        greedy = self.binarize == "argmax" and not uniform
         if self.mode == "full" or single_path:
-            self.active = int(torch.multinomial(probs, 1))
+            self.active = int(probs.argmax()) if greedy else int(torch.multinomial(probs, 1))
             self.involved = list(range(n))
         else:
-            pair = torch.multinomial(probs, 2, replacement=False).tolist()
+            pair = probs.topk(2).indices.tolist() if greedy else torch.multinomial(probs, 2, replacement=False).tolist()
             pair_probs = torch.softmax(self.alpha.detach().cpu()[pair], dim=0)
-            order = int(torch.multinomial(pair_probs, 1))
+            order = int(pair_probs.argmax()) if greedy else int(torch.multinomial(pair_probs, 1))
             self.active = pair[order]
             self.involved = [pair[order], pair[1 - order]]
         gates = torch.zeros(n, device=self.alpha.device)
@@ -181,7 +193,7 @@ class BinarizedMixedEdge(nn.Module):
         self._old_involved_alpha = None
 
     def extra_repr(self) -> str:
-        return f"mode={self.mode}, n={len(self.candidates)}"
+        return f"mode={self.mode}, binarize={self.binarize}, n={len(self.candidates)}"
 
 
 def mixed_edges(model: nn.Module) -> list[BinarizedMixedEdge]:
@@ -203,7 +215,8 @@ def weight_parameters(model: nn.Module) -> Iterator[nn.Parameter]:
 class RIRSearchNet(RIRCascade):
     """The EMR-NAS supernet: every cell is a :class:`BinarizedMixedEdge` over ``op_names``.
 
-    ``mode``: ``"full"`` / ``"two"`` (ProxylessNAS binarisation) or ``"softmax"`` (DARTS mixing).
+    ``mode``: ``"full"`` / ``"two"`` (ProxylessNAS binarisation) or ``"softmax"`` (DARTS mixing);
+    ``binarize``: the binarised edges' rule, ``"sample"`` or ``"argmax"`` (:data:`BINARIZE_RULES`).
     Other arguments as :class:`RIRNet`.
     """
 
@@ -220,6 +233,7 @@ class RIRSearchNet(RIRCascade):
         connection_mode: str = "fusion",
         tdc_real_mode: str = "abs",
         op_names: Sequence[str] = OPS,
+        binarize: str = DEFAULT_BINARIZE,
     ) -> None:
         self.op_names = list(op_names)
         for name in self.op_names:
@@ -232,7 +246,7 @@ class RIRSearchNet(RIRCascade):
 
         def make_cell(index: int) -> nn.Module:
             candidates = [OPCell(n, width, batch_norm, residual_scale, connection_mode) for n in self.op_names]
-            return BinarizedMixedEdge(candidates, mode=mode)
+            return BinarizedMixedEdge(candidates, mode=mode, binarize=binarize)
 
         super().__init__(make_cell, width, components, cells_per_block, rir, rir_scale, tdc_real_mode)
 
