@@ -50,3 +50,16 @@ def test_magnitude_losses_ignore_phase():
 def test_unknown_loss_lists_the_valid_names():
     with pytest.raises(AutoMRIError, match=r"--loss 'huber': unknown loss \(expected one of mse, l1, mse_mag"):
         build_loss("huber")
+
+
+def test_mse_mag_z_is_the_magnitude_mse_of_z_scored_images():
+    from automri.train.losses import build_loss
+
+    torch.manual_seed(0)
+    target = torch.randn(3, 8, 8, dtype=torch.complex64)
+    pred = target + 0.1 * torch.randn(3, 8, 8, dtype=torch.complex64)
+    z = build_loss("mse_mag_z")
+    per_image = ((pred.abs() - target.abs()) ** 2).mean(dim=(1, 2)) / target.abs().var(dim=(1, 2))
+    torch.testing.assert_close(z(pred, target), per_image.mean())
+    torch.testing.assert_close(z(7.0 * pred, 7.0 * target), z(pred, target))  # the normalisation's scale is gone
+    assert float(build_loss("mse_mag")(7.0 * pred, 7.0 * target)) == pytest.approx(49 * float(build_loss("mse_mag")(pred, target)), rel=1e-4)

@@ -77,7 +77,7 @@ def model_config(name: str, dataset: str, mask: str, scale: BaselinesScale, seed
     return apply_overrides(config, overrides, source=f"baselines scale {scale.name!r} ({name})")
 
 
-def train_and_test(name: str, config: Any, path: Path, eval_slices: int | None, resume: bool) -> dict[str, Any]:
+def train_recipe_and_test(name: str, config: Any, path: Path, eval_slices: int | None, resume: bool) -> dict[str, Any]:
     """Train ``config`` in ``path`` (skipped when finished and ``resume``), test its best weights.
 
     Returns the model's row: test scores in both conventions, parameters, MACs and the first test
@@ -139,7 +139,7 @@ def run_baselines_experiment(
         for name in models:
             say(f"baselines: {label}: {LABELS[name]} ({scale.name} scale, {dataset}, {scale.size} px)")
             config = model_config(name, dataset, mask, scale, seed, device)
-            row = train_and_test(name, config, run.path / setting / name, scale.eval_slices, resume)
+            row = train_recipe_and_test(name, config, run.path / setting / name, scale.eval_slices, resume)
             example = row.pop("example")
             examples.setdefault("target", example["target"])
             examples.setdefault("mask", example["mask"])

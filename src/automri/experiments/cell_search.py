@@ -19,9 +19,10 @@ weights ``w``, the rest the alphas (as DARTS/MiLeNAS split their training set); 
 scores the network after each epoch, and the ``test`` split the retrained network.
 
 Defaults follow FedAutoMRI / GAutoMRI (methods.md 1.6): Adam on alpha (lr 3e-3, weight decay 1e-3,
-betas (0.5, 0.999)), Adam on w (lr 1e-3), both steps on the one ``L_tr`` of Eq. 6, the magnitude MSE
-(``mse_mag``; GAutoMRI's code used the (real, imag) ``mse`` for the alpha step; ``arch_loss`` sets
-another), weight-gradient clipping at 5, MiLeNAS ``beta`` = 1.
+betas (0.5, 0.999)), Adam on w (lr 1e-3), both steps on the one ``L_tr`` of Eq. 6, the magnitude MSE at
+the official code's z-scored scale (``mse_mag_z``, see :mod:`automri.train.losses`; GAutoMRI's code
+used the (real, imag) ``mse`` for the alpha step; ``arch_loss`` sets another), weight-gradient
+clipping at 5, MiLeNAS ``beta`` = 1.
 Retraining follows the official training phase: AdamW lr 1e-3, ``mse_mag``.
 """
 
@@ -62,7 +63,7 @@ SPACE_DEFAULTS: dict[str, Any] = {
     "checkpoint": False,
 }
 STRATEGY_DEFAULTS: dict[str, Any] = {
-    "loss": "mse_mag",
+    "loss": "mse_mag_z",
     "arch_loss": None,
     "arch_lr": 3e-3,
     "arch_weight_decay": 1e-3,
@@ -74,6 +75,7 @@ STRATEGY_DEFAULTS: dict[str, Any] = {
 STRATEGY_ONLY = {"beta": "milenas", "xi": "darts2"}
 RETRAIN_OPTIMIZER = "adamw"
 RETRAIN_LR = 1e-3
+RETRAIN_LOSS = "mse_mag"
 SCORES = ("psnr", "ssim", "nmse")
 
 
@@ -165,7 +167,7 @@ def _retrain(
     model = build_network(genotype, checkpoint=config["space_resolved"]["checkpoint"])
     recipe = OptimConfig(
         epochs=options.retrain_epochs, steps=options.steps, batch_size=options.batch_size,
-        optimizer=RETRAIN_OPTIMIZER, lr=RETRAIN_LR, loss=options.strategy_options.get("loss", STRATEGY_DEFAULTS["loss"]),
+        optimizer=RETRAIN_OPTIMIZER, lr=RETRAIN_LR, loss=RETRAIN_LOSS,
     )
     run.write_config({**config, "genotype": genotype, "seed": seed})
     loop = fit(model, data["train"], data["val"], run, recipe, seed, options.resume, options.device,

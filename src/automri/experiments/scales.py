@@ -208,10 +208,10 @@ _SHORT_RUN_BASELINES = {"unet": {"residual": True}}
 EMRNAS: dict[str, EMRNASScale] = {
     "test": EMRNASScale("test", size=32, folds=2, batch_size=2, steps=1, warmup_epochs=1, search_epochs=1,
                         retrain_epochs=1, width=4, components=2),
-    # the demo's 8 alpha steps per fold would leave alpha at 1/8 with the paper's lr 1e-3
+    # the demo's 8 alpha steps per fold leave alpha near 1/8 at the paper's lr 1e-3 (Adam moves a logit
+    # by at most about lr per step): its report says that the search did not separate its ops
     "demo": EMRNASScale("demo", size=32, folds=3, batch_size=4, steps=4, warmup_epochs=1, search_epochs=2,
-                        retrain_epochs=2, width=8, components=2, arch_lr=0.05,
-                        model_options=_SHORT_RUN_BASELINES),
+                        retrain_epochs=2, width=8, components=2, model_options=_SHORT_RUN_BASELINES),
     "small": EMRNASScale("small", size=64, folds=3, batch_size=4, steps=20, warmup_epochs=5, search_epochs=5,
                          retrain_epochs=10, width=16, components=5, model_options=_SHORT_RUN_BASELINES),
     "paper": EMRNASScale("paper", size=256, folds=3, batch_size=8, steps=None, warmup_epochs=50, search_epochs=50,

@@ -42,6 +42,8 @@ class FedConfig:
         lr: Adam learning rate of the weights; the optimiser is re-created every round (as in the
             FedNAS / GAutoMRI search), so a client keeps no optimiser state between rounds.
         loss: training loss name (``automri.train.losses.build_loss``); ``mse_mag`` as FedAutoMRI.
+        search_loss: the one ``L_tr`` (and ``L_val``) of the ``fednas`` search; ``mse_mag_z``, the
+            magnitude MSE at the official code's z-scored scale (``automri.train.losses``).
         model: registry name of the network for the non-NAS algorithms (FedMRI needs ``unet``).
         model_options: keyword arguments of that network (e.g. ``{"chans": 8}``).
         weighting: ``samples`` (aggregation weight n_k / N) or ``equal`` (1 / K).
@@ -82,6 +84,7 @@ class FedConfig:
     batch_size: int = 4
     lr: float = 1e-3
     loss: str = "mse_mag"
+    search_loss: str = "mse_mag_z"
     model: str = "unet"
     model_options: dict[str, Any] = field(default_factory=dict)
     weighting: str = "samples"

@@ -166,11 +166,11 @@ def search_local(model: nn.Module, data: ClientData, config: FedConfig, seed: in
     """``config.local_epochs`` epochs of MiLeNAS on the client: each step pairs a training batch
     with a validation batch (the validation split cycles when shorter), updating alpha then w with
     optimisers re-created every round (FedNAS / GAutoMRI). Both steps use the one ``L_tr`` of Eq. 6,
-    ``config.loss`` (``mse_mag``; GAutoMRI's code used the 2-channel ``mse`` for the alpha step);
+    ``config.search_loss`` (GAutoMRI's code used the 2-channel ``mse`` for the alpha step);
     the w learning rate is ``config.lr`` unless ``nas_options`` sets ``w_lr``. Returns train loss
     and step count."""
     options = {"w_lr": config.lr, **config.nas_options}
-    strategy = MiLeNAS(model, build_loss(config.loss), beta=config.milenas_beta, **options)
+    strategy = MiLeNAS(model, build_loss(config.search_loss), beta=config.milenas_beta, **options)
     return local_epochs(strategy, data.train, data.val, config.local_epochs, config.batch_size, config.steps, seed)
 
 

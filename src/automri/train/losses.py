@@ -6,8 +6,14 @@ Every loss is ``loss(pred, target) -> scalar tensor`` with ``pred`` and ``target
 - ``mse``: mean squared error over the real and imaginary channels (the 2-channel MSE of MoDL,
   DC-CNN and the FedAutoMRI architecture step), i.e. ``mean(|pred - target|^2) / 2``.
 - ``l1``: mean absolute error over the real and imaginary channels.
-- ``mse_mag`` / ``l1_mag``: MSE / L1 between magnitudes ``|pred|`` and ``|target|`` (the FedAutoMRI
-  weight step and federated training use ``mse_mag``).
+- ``mse_mag`` / ``l1_mag``: MSE / L1 between magnitudes ``|pred|`` and ``|target|`` (FedAutoMRI's
+  federated training uses ``mse_mag``).
+- ``mse_mag_z``: ``mse_mag`` of each image divided by the variance of its target magnitude, i.e. the
+  magnitude MSE at the scale of z-scored images, as the official FedAutoMRI/GAutoMRI code trains
+  (it z-scores every image; AutoMRI divides input and target by one shared scale instead, which
+  keeps data consistency exact but makes the loss about ten times smaller). Adam's weight updates
+  do not depend on the loss scale, but the architecture step's L2 weight decay (1e-3, fixed by the
+  paper) is weighed against it: the FedAutoMRI search uses this loss.
 - ``ssim``: ``1 - SSIM(|pred|, |target|)`` with fastMRI's ``SSIMLoss`` settings (7x7 uniform window,
   per-image data range ``max |target|``), via :func:`automri.eval.metrics.ssim_torch`.
 - ``mse+ssim``: ``mse + ssim`` (unweighted sum).
@@ -41,6 +47,13 @@ def mse_magnitude(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(pred.abs(), target.abs())
 
 
+def mse_magnitude_z(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image magnitude MSE over the variance of the target magnitude, averaged over ``[B]``."""
+    target_mag = target.abs()
+    variance = target_mag.detach().var(dim=(-2, -1)).clamp_min(1e-12)
+    return ((pred.abs() - target_mag) ** 2).mean(dim=(-2, -1)).div(variance).mean()
+
+
 def l1_magnitude(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """L1 between the magnitudes of complex ``[B, H, W]`` images."""
     return F.l1_loss(pred.abs(), target.abs())
@@ -62,6 +75,7 @@ LOSSES: dict[str, Loss] = {
     "mse": mse_complex,
     "l1": l1_complex,
     "mse_mag": mse_magnitude,
+    "mse_mag_z": mse_magnitude_z,
     "l1_mag": l1_magnitude,
     "ssim": ssim_loss,
     "mse+ssim": mse_plus_ssim,
