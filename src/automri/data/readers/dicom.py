@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from automri.data.readers.common import VolumeCache, require_exists, require_volume
+from automri.data.readers.common import VolumeCache, require_exists, require_shape, require_volume
 from automri.data.source import SliceData, check_index, require_finite
 from automri.errors import AutoMRIError
+from automri.limits import require_within_cap
 
 
 def is_dicom_file(path: Path) -> bool:
@@ -42,7 +43,27 @@ def _header(path: Path):
         raise AutoMRIError(f"{path}: cannot read as DICOM ({err})") from err
     if "Rows" not in header or "Columns" not in header:
         raise AutoMRIError(f"{path}: DICOM without an image (tags Rows/Columns missing)")
+    check_image_tags(header, path)
     return header
+
+
+def _frames(header) -> int:
+    """``NumberOfFrames`` (1 when absent)."""
+    return int(header.get("NumberOfFrames", 1) or 1)
+
+
+def check_image_tags(header, path: Path) -> None:
+    """Refuse image tags that declare no pixels, or more pixels than the memory cap allows.
+
+    Checks ``Rows``, ``Columns`` and ``NumberOfFrames`` (each at least 1) and the float32 size of
+    all frames, before any pixel data is decoded.
+    """
+    try:
+        shape = (_frames(header), int(header.Rows), int(header.Columns))
+    except (TypeError, ValueError) as err:
+        raise AutoMRIError(f"{path}: DICOM tags NumberOfFrames/Rows/Columns are not integers ({err})") from err
+    require_shape(shape, f"{path}: DICOM NumberOfFrames/Rows/Columns", "at least 1 frame of at least 1x1 pixels")
+    require_within_cap(float(np.prod(shape, dtype=np.float64)) * 4 * 3, str(path), f"decoding {shape} pixels")
 
 
 def _position(header) -> float:
@@ -72,7 +93,7 @@ class DicomSource:
             header = _header(file)
             uid = str(header.get("SeriesInstanceUID", "series"))
             names.setdefault(uid, f"series-{header.SeriesNumber}" if "SeriesNumber" in header else uid)
-            frames = int(header.get("NumberOfFrames", 1) or 1)
+            frames = _frames(header)
             series[uid].extend((_position(header) + f, str(file), f if frames > 1 else -1) for f in range(frames))
         self._slices = {names[uid]: [(file, frame) for _, file, frame in sorted(entries)] for uid, entries in series.items()}
         self._cache = VolumeCache()
@@ -87,12 +108,15 @@ class DicomSource:
     def _pixels(self, file: str) -> np.ndarray:
         import pydicom
 
-        dataset = pydicom.dcmread(file)
         try:
+            dataset = pydicom.dcmread(file)
+            check_image_tags(dataset, Path(file))
             pixels = dataset.pixel_array.astype(np.float32)
-        except (AttributeError, ValueError, RuntimeError) as err:
-            raise AutoMRIError(f"{file}: cannot decode the DICOM pixel data ({err})") from err
-        return pixels * float(dataset.get("RescaleSlope", 1) or 1) + float(dataset.get("RescaleIntercept", 0) or 0)
+            slope = float(dataset.get("RescaleSlope", 1) or 1)
+            intercept = float(dataset.get("RescaleIntercept", 0) or 0)
+        except (AttributeError, ValueError, RuntimeError, NotImplementedError, TypeError, KeyError, EOFError, OSError) as err:
+            raise AutoMRIError(f"{file}: cannot decode the DICOM pixel data ({type(err).__name__}: {err})") from err
+        return pixels * slope + intercept
 
     def load_slice(self, volume: str, index: int) -> SliceData:
         check_index(self, volume, index)
