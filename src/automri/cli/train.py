@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from automri.atomic import dumps_strict
 from automri.errors import AutoMRIError
 
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Built-in dataset name or path (default: the config's).")]
@@ -48,7 +48,7 @@ def _base_config(model: str | None, genotype: Path | None, config: Path | None, 
 
 def _print(result: dict[str, Any], as_json: bool, title: str) -> None:
     if as_json:
-        typer.echo(json.dumps(result, indent=2, default=str))
+        typer.echo(dumps_strict(result, indent=2, default=str))
         return
     from rich.console import Console
     from rich.table import Table
