@@ -98,7 +98,11 @@ def train_command(
     """
     from automri.config import apply_overrides
     from automri.train.engine import train
+    from automri.train.preflight import check_run_fits
+    from automri.train.runs import require_resumable
 
+    if resume:
+        require_resumable(out)
     base = _base_config(model, genotype, config, resume, out)
     overrides = {
         "data.dataset": dataset, "data.size": size, "data.mask": mask, "train.epochs": epochs, "train.steps": steps,
@@ -107,6 +111,7 @@ def train_command(
         "device": device,
     }
     resolved = apply_overrides(base, overrides, source="flags")
+    check_run_fits(resolved)
     summary = train(resolved, out, resume=resume, overwrite=overwrite, progress=not as_json)
     _print(summary, as_json, f"automri train: {summary['model']}")
 
