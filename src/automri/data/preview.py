@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from automri.atomic import atomic_path
@@ -14,6 +16,16 @@ def zero_filled(sample: Sample) -> torch.Tensor:
     """Zero-filled reconstruction complex ``[H, W]`` (SENSE-combined when the sample has maps)."""
     image = ifft2c(sample.kspace)
     return image if sample.sens is None else sense_combine(image, sample.sens)
+
+
+def preview_path(out: str | Path, dataset: str, slice_index: int) -> Path:
+    """Where ``automri data show --out OUT`` writes: ``OUT`` itself, or for an existing folder a file
+    inside it named after the dataset and slice (``OUT/phantom-slice0.png``)."""
+    out = Path(out)
+    if not out.is_dir():
+        return out
+    name = Path(dataset.rstrip("/\\")).name.split(".")[0] or "dataset"
+    return out / f"{name}-slice{slice_index}.png"
 
 
 def save_preview(sample: Sample, out: str, title: str = "") -> str:

@@ -55,6 +55,10 @@ def meta_model(config: RunConfig, label: str) -> nn.Module:
     try:
         with torch.device("meta"):
             return build_from_config(config)
+    except AutoMRIError as err:
+        if label in str(err) or label.split(" ", 1)[-1] in str(err):
+            raise
+        raise AutoMRIError(f"{label}: {err}") from err
     except (RuntimeError, ValueError, OverflowError) as err:
         raise AutoMRIError(f"{label}: the network cannot be built ({type(err).__name__}: {err})") from err
 
