@@ -22,7 +22,7 @@ from automri.data.readers.common import checked_h5_dataset, open_h5
 from automri.data.resize import centre_crop
 from automri.data.source import require_finite
 from automri.errors import AutoMRIError
-from automri.eval.metrics import VOLUME_CONVENTIONS, Summary, summarise
+from automri.eval.metrics import VOLUME_CONVENTIONS, WINDOW, Summary, summarise
 
 TARGET_KEYS = ("reconstruction_esc", "reconstruction_rss")
 """Target keys that ``key="auto"`` tries, in this order (single-coil files hold both; fastMRI's
@@ -83,8 +83,13 @@ def _read(path: Path, key: str, what: str) -> np.ndarray:
     return np.abs(data) if np.iscomplexobj(data) else data.astype(np.float64)
 
 
-def _require_nonzero_target(target: np.ndarray, path: Path, key: str) -> None:
-    """An all-zero target has no data range: PSNR and NMSE would be NaN/Inf. Refuse it by name."""
+def _require_scorable_target(target: np.ndarray, path: Path, key: str) -> None:
+    """A target SSIM's window fits in and with signal (an all-zero one has no data range: PSNR and
+    NMSE would be NaN/Inf); refused by name otherwise."""
+    if min(target.shape[-2:]) < WINDOW:
+        raise AutoMRIError(
+            f"{path}: key {key!r} images are {target.shape[-2]}x{target.shape[-1]} (expected at least {WINDOW}x{WINDOW}, the SSIM window)"
+        )
     if not target.any():
         raise AutoMRIError(f"{path}: key {key!r} is all zeros (expected a target image with signal; PSNR/NMSE are undefined)")
 
@@ -108,7 +113,7 @@ def score_volume(
         raise AutoMRIError(f"{prediction_path}: prediction file missing for target {target_path.name}")
     target_key = _target_key(target_path, key)
     target = _read(target_path, target_key, "target")
-    _require_nonzero_target(target, target_path, target_key)
+    _require_scorable_target(target, target_path, target_key)
     prediction = _read(prediction_path, PREDICTION_KEY, "reconstruction")
     if prediction.shape[0] != target.shape[0]:
         raise AutoMRIError(

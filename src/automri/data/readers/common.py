@@ -17,6 +17,8 @@ from automri.errors import AutoMRIError
 from automri.limits import require_within_cap
 
 T = TypeVar("T")
+H5_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
+"""What h5py raises on damaged files (HDF5 library errors surface as these types)."""
 
 
 def require_exists(path: str | os.PathLike[str]) -> Path:
@@ -103,12 +105,14 @@ def open_h5(path: str | os.PathLike[str]) -> Iterator[Any]:
 
     try:
         handle = h5py.File(path, "r")
-    except OSError as err:
+    except (OSError, RuntimeError, ValueError) as err:
         raise AutoMRIError(f"{path}: cannot open as HDF5 ({err})") from err
     try:
         yield handle
-    except OSError as err:
-        raise AutoMRIError(f"{path}: cannot read the HDF5 data, the file is damaged or truncated ({err})") from err
+    except H5_READ_ERRORS as err:
+        raise AutoMRIError(
+            f"{path}: cannot read the HDF5 data, the file is damaged or truncated ({type(err).__name__}: {err})"
+        ) from err
     finally:
         handle.close()
 

@@ -21,6 +21,17 @@ from automri.errors import AutoMRIError
 from automri.limits import require_within_cap
 
 
+def _dicom_errors() -> tuple[type[BaseException], ...]:
+    """What pydicom raises on damaged files: its own errors plus the built-in ones it lets through."""
+    from pydicom.errors import BytesLengthException, InvalidDicomError
+
+    return (InvalidDicomError, BytesLengthException, AttributeError, ValueError, RuntimeError, NotImplementedError,
+            TypeError, KeyError, IndexError, EOFError, OSError, OverflowError)
+
+
+DICOM_ERRORS = _dicom_errors()
+
+
 def is_dicom_file(path: Path) -> bool:
     """Whether ``path`` starts with the DICOM preamble (``DICM`` at byte 128) or ends in ``.dcm``."""
     if path.suffix.lower() == ".dcm":
@@ -34,17 +45,29 @@ def is_dicom_file(path: Path) -> bool:
 
 
 def _header(path: Path):
+    """The header of ``path`` (no pixel data), checked by :func:`check_image_tags`."""
     import pydicom
-    from pydicom.errors import InvalidDicomError
 
     try:
         header = pydicom.dcmread(path, stop_before_pixels=True)
-    except (InvalidDicomError, OSError, EOFError) as err:
-        raise AutoMRIError(f"{path}: cannot read as DICOM ({err})") from err
-    if "Rows" not in header or "Columns" not in header:
-        raise AutoMRIError(f"{path}: DICOM without an image (tags Rows/Columns missing)")
-    check_image_tags(header, path)
+        if "Rows" not in header or "Columns" not in header:
+            raise AutoMRIError(f"{path}: DICOM without an image (tags Rows/Columns missing)")
+        check_image_tags(header, path)
+    except DICOM_ERRORS as err:
+        raise AutoMRIError(f"{path}: cannot read as DICOM ({type(err).__name__}: {err})") from err
     return header
+
+
+def _describe(path: Path) -> tuple[str, str, int, float]:
+    """``(series uid, volume name, frames, position)`` of one file; pydicom parses tag values lazily,
+    so a damaged tag fails here, named, rather than later."""
+    header = _header(path)
+    try:
+        uid = str(header.get("SeriesInstanceUID", "series"))
+        name = f"series-{header.SeriesNumber}" if "SeriesNumber" in header else uid
+        return uid, name, _frames(header), _position(header)
+    except DICOM_ERRORS as err:
+        raise AutoMRIError(f"{path}: damaged DICOM header ({type(err).__name__}: {err})") from err
 
 
 def _frames(header) -> int:
@@ -90,11 +113,9 @@ class DicomSource:
         series: dict[str, list[tuple[float, str, int]]] = defaultdict(list)
         names: dict[str, str] = {}
         for file in files:
-            header = _header(file)
-            uid = str(header.get("SeriesInstanceUID", "series"))
-            names.setdefault(uid, f"series-{header.SeriesNumber}" if "SeriesNumber" in header else uid)
-            frames = _frames(header)
-            series[uid].extend((_position(header) + f, str(file), f if frames > 1 else -1) for f in range(frames))
+            uid, name, frames, position = _describe(file)
+            names.setdefault(uid, name)
+            series[uid].extend((position + f, str(file), f if frames > 1 else -1) for f in range(frames))
         self._slices = {names[uid]: [(file, frame) for _, file, frame in sorted(entries)] for uid, entries in series.items()}
         self._cache = VolumeCache()
 
@@ -114,7 +135,7 @@ class DicomSource:
             pixels = dataset.pixel_array.astype(np.float32)
             slope = float(dataset.get("RescaleSlope", 1) or 1)
             intercept = float(dataset.get("RescaleIntercept", 0) or 0)
-        except (AttributeError, ValueError, RuntimeError, NotImplementedError, TypeError, KeyError, EOFError, OSError) as err:
+        except DICOM_ERRORS as err:
             raise AutoMRIError(f"{file}: cannot decode the DICOM pixel data ({type(err).__name__}: {err})") from err
         return pixels * slope + intercept
 
@@ -131,8 +152,11 @@ class DicomSource:
     def info(self) -> dict[str, object]:
         file = next(iter(self._slices.values()))[0][0]
         header = _header(Path(file))
-        return {
-            "dtype": f"{header.get('BitsAllocated', '?')}-bit DICOM",
-            "stored_shape": [int(header.Rows), int(header.Columns)],
-            "modality": str(header.get("Modality", "")),
-        }
+        try:
+            return {
+                "dtype": f"{header.get('BitsAllocated', '?')}-bit DICOM",
+                "stored_shape": [int(header.Rows), int(header.Columns)],
+                "modality": str(header.get("Modality", "")),
+            }
+        except DICOM_ERRORS as err:
+            raise AutoMRIError(f"{file}: damaged DICOM header ({type(err).__name__}: {err})") from err

@@ -95,7 +95,9 @@ class FastMRISource:
             raise AutoMRIError(
                 f"{path}: key {key!r} has {reference.shape[0]} slices, key 'kspace' has {handle['kspace'].shape[0]}"
             )
-        return reference[index]
+        data = reference[index]
+        require_finite(data, f"{path}: key {key!r} slice {index}")
+        return data
 
     def info(self) -> dict[str, object]:
         path = next(iter(self._files.values()))

@@ -76,7 +76,8 @@ def check_header(image, path: str) -> np.dtype:
     voxels = float(np.prod(shape, dtype=np.float64))
     require_within_cap(voxels * dtype.itemsize * 3, path, f"the volume {shape} as {dtype}")
     if path.lower().endswith(".nii"):
-        needed = int(header.get_data_offset()) + int(voxels) * stored.itemsize
+        offset = getattr(image.dataobj, "offset", None)
+        needed = int(header.get_data_offset() if offset is None else offset) + int(voxels) * stored.itemsize
         size = os.path.getsize(path)
         if needed > size:
             raise AutoMRIError(f"{path}: header declares {shape} {stored} voxels ({needed} bytes) but the file has {size} bytes (truncated?)")
@@ -85,7 +86,7 @@ def check_header(image, path: str) -> np.dtype:
 
 def axial_view(volume: np.ndarray, k: int) -> np.ndarray:
     """Axial slice ``k`` of a RAS volume ``[X, Y, Z]``, rotated to ``[Y, X]`` with anterior at the top."""
-    return np.ascontiguousarray(np.rot90(volume[:, :, k]))
+    return np.rot90(volume[:, :, k]).copy()  # a copy: ascontiguousarray keeps negative strides of 1-pixel sides
 
 
 class NiftiSource:
