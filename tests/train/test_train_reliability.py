@@ -118,3 +118,8 @@ def test_a_temporary_left_by_atomic_path_matches_what_is_cleaned(tmp_path):
     copy.write_bytes(b"x")  # as if the process had died before its cleanup ran
     RunDir(tmp_path, resume=True)
     assert not copy.exists()
+
+
+def test_profile_refuses_a_size_too_small_for_the_network(tmp_path, monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "profile", "--model", "unet", "--size", "8", "--repeats", "1", "--no-memory")
+    assert code == 2 and "--size 8: too small for unet (expected at least 32" in one_error_line(err)

@@ -173,10 +173,12 @@ def profile_command(
     from automri.eval.profile import profile_model
     from automri.train.device import resolve_device
     from automri.train.engine import build_from_config, resolve_config
+    from automri.train.preflight import check_run_fits
 
     if batch < 1 or size < 8 or coils < 0 or repeats < 1:
         raise AutoMRIError("--batch and --repeats must be >= 1, --size >= 8 and --coils >= 0")
     config = apply_overrides(_base_config(model, genotype, None, False, Path(".")), {"model.params": params})
+    check_run_fits(apply_overrides(config, {"data.size": size, "train.batch_size": batch}))
     network = build_from_config(resolve_config(config))
     result = profile_model(network, size, batch=batch, coils=coils, device=resolve_device(device),
                            repeats=repeats, memory=memory)
