@@ -106,22 +106,37 @@ def dumps_strict(obj: Any, **options: Any) -> str:
     return json.dumps(strict_json(obj), allow_nan=False, **options)
 
 
-_TEMPORARY = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.tmp(\.[^.]*)?$")
+_TEMPORARY = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp(\.[^.]*)?$")
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     """Delete the temporary files that :func:`atomic_path` leaves when its process is killed mid-write.
 
     Only names of the form ``atomic_path`` creates (``.<stem>.<pid>.<hex>.tmp<suffix>``) directly
-    in ``folder`` are removed; call it when a single writer (a run) starts. Returns what was removed.
+    in ``folder`` whose writing process ``<pid>`` is no longer alive are removed, so a reader that
+    opens a run while it trains never deletes the file a live save is writing. Returns what was removed.
     """
     root = Path(folder)
     if not root.is_dir():
         return []
-    stale = [p for p in root.iterdir() if p.is_file() and _TEMPORARY.match(p.name)]
+    matches = ((p, _TEMPORARY.match(p.name)) for p in root.iterdir() if p.is_file())
+    stale = [p for p, match in matches if match and not _process_alive(int(match[1]))]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (on this machine)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
 
 
 def json_default(value: Any) -> Any:

@@ -4,6 +4,7 @@ anything is allocated; a failed start never blocks the retry; checkpoints keep a
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from automri.errors import AutoMRIError
 from automri.train.checkpoint import load_checkpoint, previous_generation, save_checkpoint
 from automri.train.runs import RunDir, require_resumable
 
+DEAD_PID = 4_194_305  # above Linux's largest pid_max: never a live process
 GENOTYPE = {"space": "cell", "cells": 1, "iterations": 1,
             "nodes": [[["sep_conv_3x3", 1], ["sep_conv_5x5", 0]], [["sep_conv_3x3", 1], ["sep_conv_5x5", 2]],
                       [["sep_conv_5x5", 0], ["std_conv_7x7", 3]]]}
@@ -77,12 +79,14 @@ def test_stale_temporaries_of_a_killed_save_are_removed_at_start(tmp_path):
     run = RunDir(tmp_path / "run")
     run.write_config({"model": "unet"})
     save_checkpoint(run.checkpoint_last, {"step": 1})
-    stale = run.path / ".checkpoint-last.4242.0badc0de.tmp.pt"
+    stale = run.path / f".checkpoint-last.{DEAD_PID}.0badc0de.tmp.pt"
     stale.write_bytes(b"half a checkpoint")
+    live = run.path / f".checkpoint-best.{os.getppid()}.0badc0de.tmp.pt"  # a live writer's file is kept
+    live.write_bytes(b"being written")
     keep = run.path / "notes.tmp.txt"
     keep.write_text("not ours")
     RunDir(run.path, resume=True)
-    assert not stale.exists() and keep.exists() and run.checkpoint_last.is_file()
+    assert not stale.exists() and keep.exists() and live.exists() and run.checkpoint_last.is_file()
 
 
 def test_checkpoints_keep_the_previous_generation_and_fall_back_to_it(tmp_path, capsys):
@@ -112,12 +116,11 @@ def test_resume_restores_checkpoint_last_lost_between_the_renames(tmp_path):
 
 def test_a_temporary_left_by_atomic_path_matches_what_is_cleaned(tmp_path):
     with pytest.raises(RuntimeError), atomic_path(tmp_path / "checkpoint-last.pt") as temporary:
-        temporary.write_bytes(b"x")
-        copy = temporary.with_name(temporary.name)
         raise RuntimeError("killed")
-    copy.write_bytes(b"x")  # as if the process had died before its cleanup ran
+    left = temporary.with_name(temporary.name.replace(f".{os.getpid()}.", f".{DEAD_PID}."))
+    left.write_bytes(b"x")  # as if a process that died had left it
     RunDir(tmp_path, resume=True)
-    assert not copy.exists()
+    assert not left.exists()
 
 
 def test_profile_refuses_a_size_too_small_for_the_network(tmp_path, monkeypatch, capsys):
