@@ -28,8 +28,9 @@ def _train_error(monkeypatch, capsys, tmp_path, *flags):
 
 
 @pytest.mark.parametrize("flags,message", [
-    (("--model", "unet", "--lr", "inf"), "--lr: expected a finite number, got inf"),
-    (("--model", "unet", "--phase", "nan"), "--phase: expected a finite number, got nan"),
+    (("--model", "unet", "--lr", "inf"), "Invalid value for '--lr': 'inf' is not a finite number"),
+    (("--model", "unet", "--phase", "nan"), "Invalid value for '--phase': 'nan' is not a finite number"),
+    (("--model", "unet", "--lr", "-1"), "--lr: expected a positive learning rate, got -1.0"),
     (("--model", "unet", "--size", "7"), "--size 7: too small for unet (expected at least 32"),
     (("--model", "unet", "--size", "200000"), "--size 200000: images of 200000x200000 in batches of 8 would need"),
 ])
@@ -46,6 +47,17 @@ def test_genotype_with_a_huge_width_is_refused_naming_the_file(tmp_path, monkeyp
     path.write_text(json.dumps({**GENOTYPE, "hidden": 10**5}))
     line = _train_error(monkeypatch, capsys, tmp_path, "--genotype", str(path), "--size", "16")
     assert f"genotype {path}" in line and "parameters" in line and "memory cap" in line
+
+
+def test_non_finite_config_values_name_the_file_and_key(tmp_path, monkeypatch, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("model: {name: unet}\ntrain: {lr: .inf}\n")
+    assert "run.yaml: train.lr: expected a finite number, got inf" in _train_error(monkeypatch, capsys, tmp_path, "--config", str(config))
+
+
+def test_non_finite_flags_of_every_command_are_refused(tmp_path, monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "fed", "search", "--lr", "nan", "--out", str(tmp_path / "f"))
+    assert code == 2 and "Invalid value for '--lr': 'nan' is not a finite number" in one_error_line(err)
 
 
 def test_yaml_errors_are_one_line_naming_file_and_line(tmp_path, monkeypatch, capsys):

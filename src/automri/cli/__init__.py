@@ -7,9 +7,11 @@ Each sub-module owns one group of commands and exposes ``register(app)``. User e
 
 from __future__ import annotations
 
+import math
 import sys
 import traceback
 
+import click
 import typer
 
 from automri.errors import AutoMRIError
@@ -56,11 +58,33 @@ def _register_all() -> None:
 _register_all()
 
 
+class FiniteFloat(click.types.FloatParamType):
+    """Click's float type without ``inf``/``nan``: ``--lr inf`` is refused while parsing, naming the flag."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+        number = super().convert(value, param, ctx)
+        if number is not None and not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number (expected a finite number)", param, ctx)
+        return number
+
+
+def _finite_floats(command: click.Command) -> click.Command:
+    """Give every float option of ``command`` and its sub-commands the :class:`FiniteFloat` type."""
+    for param in command.params:
+        if type(param.type) is click.types.FloatParamType:
+            param.type = FiniteFloat()
+    for sub in getattr(command, "commands", {}).values():
+        _finite_floats(sub)
+    return command
+
+
 def main() -> None:
     """Console entry point: run the app and turn :class:`AutoMRIError` into one clear line."""
     _STATE["debug"] = False
     try:
-        app(standalone_mode=False)
+        _finite_floats(typer.main.get_command(app)).main(prog_name="automri", standalone_mode=False)
     except AutoMRIError as err:
         _fail(str(err), err)
     except typer.Exit as exc:
@@ -70,10 +94,8 @@ def main() -> None:
             _fail(f"unexpected end of a file or of the input ({exc.__cause__ or 'EOFError'}); rerun with --debug to see where", exc.__cause__)
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except click.exceptions.ClickException as exc:  # usage errors arrive here in standalone_mode=False
+        hint = " (see --help)" if isinstance(exc, click.exceptions.UsageError) else ""
+        _STATE["debug"] and traceback.print_exception(exc)
+        typer.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
+        sys.exit(exc.exit_code)

@@ -60,7 +60,8 @@ def meta_model(config: RunConfig, label: str) -> nn.Module:
             raise
         raise AutoMRIError(f"{label}: {err}") from err
     except (RuntimeError, ValueError, OverflowError) as err:
-        raise AutoMRIError(f"{label}: the network cannot be built ({type(err).__name__}: {err})") from err
+        why = "is too large to build (its weight sizes overflow)" if "overflow" in str(err).lower() else "cannot be built"
+        raise AutoMRIError(f"{label}: the network {why} ({type(err).__name__}: {err})") from err
 
 
 def forward_bytes(model: nn.Module, size: int) -> int:
