@@ -138,3 +138,12 @@ def test_a_temporary_left_by_atomic_path_matches_what_is_cleaned(tmp_path):
 def test_profile_refuses_a_size_too_small_for_the_network(tmp_path, monkeypatch, capsys):
     code, _, err = run_cli(monkeypatch, capsys, "profile", "--model", "unet", "--size", "8", "--repeats", "1", "--no-memory")
     assert code == 2 and "--size 8: too small for unet (expected at least 32" in one_error_line(err)
+
+
+def test_a_folder_holding_a_users_own_config_is_never_cleared(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "config.yaml").write_text("model: {name: unet}\n")
+    with pytest.raises(AutoMRIError, match="directory is not empty"):
+        RunDir(folder)
+    assert (folder / "config.yaml").read_text() == "model: {name: unet}\n"

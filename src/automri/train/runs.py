@@ -36,6 +36,9 @@ CHECKPOINT_LAST = "checkpoint-last.pt"
 CHECKPOINT_BEST = "checkpoint-best.pt"
 SUMMARY = "summary.json"
 FIGURES = "figures"
+CONFIG_MARK = "# run configuration written by automri\n"
+"""First line of every ``config.yaml`` a run writes: :func:`never_started` only ever clears a folder
+whose ``config.yaml`` carries it, never one holding a configuration a user wrote there."""
 
 
 class RunDir:
@@ -106,7 +109,7 @@ class RunDir:
     # config ------------------------------------------------------------------------------
     def write_config(self, config: dict[str, Any]) -> None:
         """Atomically write the fully resolved configuration to ``RUN/config.yaml``."""
-        write_text_atomic(self.path / CONFIG, yaml.safe_dump(config, sort_keys=False))
+        write_text_atomic(self.path / CONFIG, CONFIG_MARK + yaml.safe_dump(config, sort_keys=False))
 
     def read_config(self) -> dict[str, Any]:
         """The configuration saved by :meth:`write_config`."""
@@ -174,11 +177,14 @@ class RunDir:
 
 
 def never_started(path: str | os.PathLike) -> bool:
-    """Whether ``path`` holds a run that failed before its first step: ``config.yaml`` and, besides
-    it, only empty ``*.jsonl`` logs and empty folders (no checkpoint, summary, figure or foreign file)."""
+    """Whether ``path`` holds a run that failed before its first step: ``config.yaml`` written by
+    :meth:`RunDir.write_config` and, besides it, only empty ``*.jsonl`` logs and empty folders (no checkpoint, summary, figure or foreign file)."""
     root = Path(path)
     if not (root / CONFIG).is_file():
         return False
+    with open(root / CONFIG, encoding="utf-8", errors="replace") as handle:
+        if handle.readline() != CONFIG_MARK:
+            return False
     for entry in root.iterdir():
         if entry.name == CONFIG:
             continue
