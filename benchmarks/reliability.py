@@ -56,7 +56,7 @@ def table(rows: list[dict]) -> tuple[str, dict[str, int]]:
 
 def render(rows: list[dict], code: int, seconds: float) -> str:
     """The Markdown page."""
-    body, totals = table(rows)
+    body, _ = table(rows)
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
     return f"""# Reliability: bad inputs tried on every reader and on `automri score`
 

@@ -63,7 +63,7 @@ class FiniteFloat(click.types.FloatParamType):
 
     name = "finite float"
 
-    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+    def convert(self, value, param, ctx):
         number = super().convert(value, param, ctx)
         if number is not None and not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number (expected a finite number)", param, ctx)
