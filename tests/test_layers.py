@@ -14,7 +14,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "automri"
 LAYERS = ["base", "physics", "data", "models", "nas", "eval", "train", "federated", "experiments", "cli"]
-BASE_MODULES = {"errors", "atomic", "__init__"}
+BASE_MODULES = {"errors", "atomic", "limits", "__init__"}
 OPTIONAL_LOCAL_IMPORTS = {"torch.utils.tensorboard"}
 """Optional dependencies: the only imports allowed inside a function below the CLI."""
 LAZY_LAYER = "cli"

@@ -87,7 +87,7 @@ def test_profile_modl_json():
 def test_bad_input_raises_one_clear_error(tmp_path):
     with pytest.raises(AutoMRIError, match="give --model NAME, --genotype FILE or --config YAML"):
         _invoke("train", "--out", str(tmp_path / "x"))
-    with pytest.raises(AutoMRIError, match="--loss 'huber'|train.loss: unknown loss 'huber'"):
+    with pytest.raises(AutoMRIError, match="--loss 'huber'|--loss: unknown loss 'huber'|train.loss: unknown loss 'huber'"):
         _invoke("train", "--model", "unet", "--loss", "huber", "--out", str(tmp_path / "y"))
     with pytest.raises(AutoMRIError, match="no such run directory or checkpoint"):
         _invoke("evaluate", str(tmp_path / "missing"))

@@ -67,7 +67,7 @@ def test_flags_override_the_file_and_are_validated():
     config = apply_overrides(base, {"train.epochs": 2, "data.size": 32, "train.lr": None, "seed": 4})
     assert (config.train.epochs, config.data.size, config.seed) == (2, 32, 4)
     assert config.train.lr == base.train.lr  # None = flag not given
-    with pytest.raises(AutoMRIError, match="flags: train.batch_size: expected a positive integer"):
+    with pytest.raises(AutoMRIError, match="--batch-size: expected a positive integer, got 0"):
         apply_overrides(base, {"train.batch_size": 0})
     with pytest.raises(AutoMRIError, match="flags: unknown key 'train.nope'"):
         apply_overrides(base, {"train.nope": 1})

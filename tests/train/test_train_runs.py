@@ -23,6 +23,7 @@ def test_new_run_layout_and_config_round_trip(tmp_path):
 def test_non_empty_directory_is_refused_unless_resume_or_overwrite(tmp_path):
     run = RunDir(tmp_path / "run")
     run.write_config({"model": "unet"})
+    run.log_metrics({"epoch": 1, "train_loss": 0.5})  # progress: the run has started
     with pytest.raises(AutoMRIError, match=r"--out .*run: directory is not empty; pass --resume"):
         RunDir(tmp_path / "run")
     assert RunDir(tmp_path / "run", resume=True).read_config() == {"model": "unet"}

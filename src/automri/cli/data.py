@@ -66,7 +66,7 @@ def inspect_path(
 @data_app.command("show")
 def show(
     dataset: str = typer.Argument(..., help="Built-in name (phantom, colin27, icbm152) or a dataset path."),
-    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    out: Path = typer.Option(..., "--out", help="PNG file to write (or an existing folder to write it in)."),
     mask: str = typer.Option("random:rate=0.25,center=0.08", "--mask", help="Mask spec, e.g. equispaced:cf=0.08,acc=4."),
     size: int = typer.Option(64, "--size", help="Image side in pixels."),
     slice_index: int = typer.Option(0, "--slice", help="Slice number within all slices of the dataset."),
@@ -79,14 +79,14 @@ def show(
     Example: automri data show colin27 --mask equispaced:cf=0.08,acc=4 --size 128 --slice 60 --out fig.png
     """
     from automri.data.datasets import build_dataset
-    from automri.data.preview import save_preview
+    from automri.data.preview import preview_path, save_preview
 
     ds = build_dataset(dataset, "all", size=size, mask=mask, seed=seed, coils=coils, format=format)
     if not 0 <= slice_index < len(ds):
         raise AutoMRIError(f"--slice {slice_index}: the dataset has {len(ds)} slices (expected 0..{len(ds) - 1})")
     sample = ds[slice_index]
     title = f"{sample.meta['dataset']}  volume {sample.meta['volume']}  slice {sample.meta['slice']}  mask {mask}"
-    typer.echo(save_preview(sample, str(out), title))
+    typer.echo(save_preview(sample, str(preview_path(out, dataset, slice_index)), title))
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from enum import Enum
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from automri.atomic import dumps_strict
 from automri.eval.metrics import METRICS
 from automri.eval.score import ScoreResult, score_directory
 
@@ -74,7 +74,7 @@ def score(
     """
     if as_json:
         result = score_directory(targets, predictions, key=key.value, crop=crop, convention=convention.value)
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(dumps_strict(result.to_dict(), indent=2))
         return
     console = Console()
     total = len(list(targets.glob("*.h5"))) if targets.is_dir() else 0

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from automri.atomic import dumps_strict
 from automri.errors import AutoMRIError
 
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Built-in dataset name or path (default: the config's).")]
@@ -55,7 +55,7 @@ def _base_config(model: str | None, genotype: Path | None, config: Path | None, 
 
 def _print(result: dict[str, Any], as_json: bool, title: str) -> None:
     if as_json:
-        typer.echo(json.dumps(result, indent=2, default=str))
+        typer.echo(dumps_strict(result, indent=2, default=str))
         return
     from rich.console import Console
     from rich.table import Table
@@ -105,7 +105,11 @@ def train_command(
     """
     from automri.train.config import apply_overrides
     from automri.train.engine import train
+    from automri.train.preflight import check_run_fits
+    from automri.train.runs import require_resumable
 
+    if resume:
+        require_resumable(out)
     base = _base_config(model, genotype, config, resume, out)
     overrides = {
         "data.dataset": dataset, "data.size": size, "data.mask": mask, "train.epochs": epochs, "train.steps": steps,
@@ -114,6 +118,7 @@ def train_command(
         "device": device,
     }
     resolved = apply_overrides(base, overrides, source="flags")
+    check_run_fits(resolved)
     summary = train(resolved, out, resume=resume, overwrite=overwrite, progress=not as_json)
     _print(summary, as_json, f"automri train: {summary['model']}")
 
@@ -175,10 +180,12 @@ def profile_command(
     from automri.train.config import apply_overrides
     from automri.train.device import resolve_device
     from automri.train.engine import build_from_config, resolve_config
+    from automri.train.preflight import check_run_fits
 
     if batch < 1 or size < 8 or coils < 0 or repeats < 1:
         raise AutoMRIError("--batch and --repeats must be >= 1, --size >= 8 and --coils >= 0")
     config = apply_overrides(_base_config(model, genotype, None, False, Path(".")), {"model.params": params})
+    check_run_fits(apply_overrides(config, {"data.size": size, "train.batch_size": batch}))
     network = build_from_config(resolve_config(config))
     result = profile_model(network, size, batch=batch, coils=coils, device=resolve_device(device),
                            repeats=repeats, memory=memory)

@@ -50,6 +50,7 @@ from automri.data.simulate import coil_maps, magnitude_to_complex, simulate_kspa
 from automri.data.source import SliceData, VolumeSource
 from automri.data.splits import DEFAULT_FRACTIONS, DEFAULT_GAP, SPLITS, Item, k_fold, make_splits
 from automri.errors import AutoMRIError
+from automri.limits import require_within_cap
 from automri.physics.masks import build_mask
 from automri.physics.operators import sense_combine, zero_filled_image
 
@@ -119,6 +120,9 @@ class SliceDataset(Dataset):
     ) -> None:
         if size is not None and size < 2:
             raise AutoMRIError(f"--size {size}: expected an image side of at least 2 pixels")
+        if size is not None:
+            channels = max(coils, 1) * 2 + 4  # coil images and maps, k-space, mask, target, working copies
+            require_within_cap(float(size) * size * 8 * channels, f"--size {size}", f"one {size}x{size} sample")
         if coils < 0 or noise < 0:
             raise AutoMRIError(f"coils={coils}, noise={noise}: expected non-negative values")
         self.source, self.items = source, list(items)

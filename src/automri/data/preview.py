@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 import matplotlib.pyplot as plt
 
 from automri.atomic import atomic_path
 from automri.data.sample import Sample
 from automri.physics.operators import zero_filled_image
+
+
+def preview_path(out: str | Path, dataset: str, slice_index: int) -> Path:
+    """Where ``automri data show --out OUT`` writes: ``OUT`` itself, or for an existing folder a file
+    inside it named after the dataset and slice (``OUT/phantom-slice0.png``)."""
+    out = Path(out)
+    if not out.is_dir():
+        return out
+    name = Path(dataset.rstrip("/\\")).name.split(".")[0] or "dataset"
+    return out / f"{name}-slice{slice_index}.png"
 
 
 def save_preview(sample: Sample, out: str, title: str = "") -> str:

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
+from automri.atomic import strict_json
+from automri.data.readers.common import checked_h5_dataset, open_h5
 from automri.data.resize import centre_crop
+from automri.data.source import require_finite
 from automri.errors import AutoMRIError
-from automri.eval.metrics import VOLUME_CONVENTIONS, Summary, summarise
+from automri.eval.metrics import VOLUME_CONVENTIONS, WINDOW, Summary, summarise
 
 TARGET_KEYS = ("reconstruction_esc", "reconstruction_rss")
 """Target keys that ``key="auto"`` tries, in this order (single-coil files hold both; fastMRI's
@@ -41,13 +43,17 @@ class ScoreResult:
         return summarise(self.volumes.values())
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict ``{"convention", "volumes", "keys", "summary": {metric: {"mean", "std", "n"}}}``."""
-        return {
+        """Strict-JSON-ready dict ``{"convention", "volumes", "keys", "summary": {metric: {"mean", "std", "n"}}}``.
+
+        A non-finite number (PSNR ``inf`` of a prediction equal to its target) is written as
+        ``null`` and listed in ``"non_finite"`` (:func:`automri.atomic.strict_json`).
+        """
+        return strict_json({
             "convention": self.convention,
             "volumes": self.volumes,
             "keys": self.keys,
             "summary": {name: {"mean": s.mean, "std": s.std, "n": s.n} for name, s in self.summary.items()},
-        }
+        })
 
 
 def center_crop(volume: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarray:
@@ -62,21 +68,36 @@ def center_crop(volume: np.ndarray, shape: tuple[int, int], name: str) -> np.nda
 
 
 def _read(path: Path, key: str, what: str) -> np.ndarray:
-    with h5py.File(path, "r") as handle:
-        if key not in handle:
-            raise AutoMRIError(f"{path}: key {key!r} missing (expected the {what} as a [slices, H, W] array)")
-        data = handle[key][()]
+    """The ``[slices, H, W]`` magnitude of ``key`` (float64), read through the readers' safe opener.
+
+    Refused with the file and key named: a missing key, a non-numeric dtype, empty sizes (zero
+    slices), a volume above the memory cap, a truncated file, and NaN/Inf values.
+    """
+    expected = f"the {what} as a [slices, H, W] array"
+    with open_h5(path) as handle:
+        dataset = checked_h5_dataset(handle, key, str(path), expected, kinds="biufc", ndims=(2, 3), read_axes=0, work_factor=4)
+        data = dataset[()]
     if data.ndim == 2:
         data = data[None]
-    if data.ndim != 3:
-        raise AutoMRIError(f"{path}: key {key!r} has shape {data.shape} (expected [slices, H, W])")
+    require_finite(data, f"{path}: key {key!r}")
     return np.abs(data) if np.iscomplexobj(data) else data.astype(np.float64)
+
+
+def _require_scorable_target(target: np.ndarray, path: Path, key: str) -> None:
+    """A target SSIM's window fits in and with signal (an all-zero one has no data range: PSNR and
+    NMSE would be NaN/Inf); refused by name otherwise."""
+    if min(target.shape[-2:]) < WINDOW:
+        raise AutoMRIError(
+            f"{path}: key {key!r} images are {target.shape[-2]}x{target.shape[-1]} (expected at least {WINDOW}x{WINDOW}, the SSIM window)"
+        )
+    if not target.any():
+        raise AutoMRIError(f"{path}: key {key!r} is all zeros (expected a target image with signal; PSNR/NMSE are undefined)")
 
 
 def _target_key(path: Path, key: str) -> str:
     if key != "auto":
         return key
-    with h5py.File(path, "r") as handle:
+    with open_h5(path) as handle:
         for candidate in TARGET_KEYS:
             if candidate in handle:
                 return candidate
@@ -92,6 +113,7 @@ def score_volume(
         raise AutoMRIError(f"{prediction_path}: prediction file missing for target {target_path.name}")
     target_key = _target_key(target_path, key)
     target = _read(target_path, target_key, "target")
+    _require_scorable_target(target, target_path, target_key)
     prediction = _read(prediction_path, PREDICTION_KEY, "reconstruction")
     if prediction.shape[0] != target.shape[0]:
         raise AutoMRIError(

@@ -156,10 +156,11 @@ def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
     return cls(**values)
 
 
-def config_from_dict(data: dict[str, Any], source: str = "config") -> RunConfig:
-    """A validated :class:`RunConfig` from a nested mapping; errors name ``source`` and the key."""
+def config_from_dict(data: dict[str, Any], source: str = "config", labels: dict[str, str] | None = None) -> RunConfig:
+    """A validated :class:`RunConfig` from a nested mapping; errors name ``source`` and the key
+    (or ``labels[key]``, e.g. the command-line flag that set it)."""
     config = _build(RunConfig, data, source, "")
-    validate_config(config, source)
+    validate_config(config, source, labels)
     return config
 
 
@@ -176,7 +177,16 @@ def parse_yaml(text: str, source: str) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise AutoMRIError(f"{source}: not valid YAML ({err})") from err
+        raise AutoMRIError(yaml_error_line(err, source)) from err
+
+
+def yaml_error_line(err: yaml.YAMLError, source: str) -> str:
+    """One line for a YAML error: ``"cfg.yaml: not valid YAML at line 3, column 5 (mapping values are not allowed here)"``."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    parts = [getattr(err, "context", None), getattr(err, "problem", None)]
+    what = "; ".join(str(p) for p in parts if p) or str(err)
+    return f"{source}: not valid YAML{where} ({' '.join(what.split())})"
 
 
 def builtin_config_names() -> list[str]:
@@ -200,9 +210,11 @@ def apply_overrides(config: RunConfig, overrides: dict[str, Any], source: str = 
     """A copy of ``config`` with dotted keys replaced (``{"train.epochs": 3}``); ``None`` values are
     skipped (flag not given). The result is validated."""
     data = config.to_dict()
+    labels = {}
     for dotted, value in overrides.items():
         if value is None:
             continue
+        labels[dotted] = FLAG_NAMES.get(dotted, f"{source}: {dotted}") if source == "flags" else f"{source}: {dotted}"
         *parents, leaf = dotted.split(".")
         node = data
         for parent in parents:
@@ -210,7 +222,28 @@ def apply_overrides(config: RunConfig, overrides: dict[str, Any], source: str = 
             if not isinstance(node, dict):
                 raise AutoMRIError(f"{source}: unknown key {dotted!r}")
         node[leaf] = value
-    return config_from_dict(data, source)
+    return config_from_dict(data, source, labels)
+
+
+FLAG_NAMES = {
+    "data.dataset": "--dataset", "data.size": "--size", "data.mask": "--mask", "data.phase": "--phase",
+    "data.augment": "--augment", "data.val_max_slices": "--val-slices", "data.max_slices": "--max-slices",
+    "data.coils": "--coils", "data.noise": "--noise", "train.epochs": "--epochs", "train.steps": "--steps",
+    "train.batch_size": "--batch-size", "train.lr": "--lr", "train.loss": "--loss", "model.params": "--params",
+    "seed": "--seed", "device": "--device",
+}
+"""The command-line flag behind each dotted key, so that errors about a flag's value name the flag."""
+
+
+def _numbers(config: RunConfig) -> list[tuple[str, Any]]:
+    """``(dotted key, value)`` of every number in ``config`` (sections and top level)."""
+    found = []
+    for key, value in config.to_dict().items():
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for leaf, item in items:
+            if isinstance(item, int | float) and not isinstance(item, bool):
+                found.append((key if leaf is None else f"{key}.{leaf}", item))
+    return found
 
 
 _CHOICES = {
@@ -219,12 +252,21 @@ _CHOICES = {
 }
 
 
-def validate_config(config: RunConfig, source: str = "config") -> None:
-    """Checks beyond types: one model source, positive sizes, known names."""
+def validate_config(config: RunConfig, source: str = "config", labels: dict[str, str] | None = None) -> None:
+    """Checks beyond types: one model source, finite numbers, sizes and rates in range, known names.
+
+    Errors name ``labels[key]`` when given (``"--lr: expected a finite number, got inf"``), else ``"<source>: <key>"``.
+    """
+
+    def label(key: str) -> str:
+        return (labels or {}).get(key, f"{source}: {key}")
 
     model = config.model
     if (model.name is None) == (model.genotype is None):
         raise AutoMRIError(f"{source}: model: give exactly one of model.name (--model) or model.genotype (--genotype)")
+    for key, value in _numbers(config):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise AutoMRIError(f"{label(key)}: expected a finite number, got {value}")
     positive = {
         "data.size": config.data.size, "train.batch_size": config.train.batch_size,
         "train.steps": config.train.steps, "train.checkpoint_every": config.train.checkpoint_every,
@@ -233,23 +275,25 @@ def validate_config(config: RunConfig, source: str = "config") -> None:
     }
     for key, value in positive.items():
         if value is not None and value < 1:
-            raise AutoMRIError(f"{source}: {key}: expected a positive integer, got {value}")
+            raise AutoMRIError(f"{label(key)}: expected a positive integer, got {value}")
     non_negative = {"train.epochs": config.train.epochs, "data.coils": config.data.coils,
                     "data.noise": config.data.noise, "data.phase": config.data.phase,
-                    "train.weight_decay": config.train.weight_decay}
+                    "train.weight_decay": config.train.weight_decay, "seed": config.seed}
     for key, value in non_negative.items():
         if value < 0:
-            raise AutoMRIError(f"{source}: {key}: expected a non-negative value, got {value}")
+            raise AutoMRIError(f"{label(key)}: expected a non-negative value, got {value}")
+    if not 0 < config.train.gamma <= 1:
+        raise AutoMRIError(f"{label('train.gamma')}: expected a decay factor in (0, 1], got {config.train.gamma}")
     try:
         parse_augment(config.data.augment)
     except AutoMRIError as error:
-        raise AutoMRIError(f"{source}: data.augment: {error}") from None
+        raise AutoMRIError(f"{label('data.augment')}: {error}") from None
     if not config.train.lr > 0:
-        raise AutoMRIError(f"{source}: train.lr: expected a positive learning rate, got {config.train.lr}")
+        raise AutoMRIError(f"{label('train.lr')}: expected a positive learning rate, got {config.train.lr}")
     if config.train.grad_clip is not None and not config.train.grad_clip > 0:
-        raise AutoMRIError(f"{source}: train.grad_clip: expected a positive number or null, got {config.train.grad_clip}")
+        raise AutoMRIError(f"{label('train.grad_clip')}: expected a positive number or null, got {config.train.grad_clip}")
     if config.train.loss not in LOSSES:
-        raise AutoMRIError(f"{source}: train.loss: unknown loss {config.train.loss!r} (expected one of {', '.join(LOSSES)})")
+        raise AutoMRIError(f"{label('train.loss')}: unknown loss {config.train.loss!r} (expected one of {', '.join(LOSSES)})")
     for key, choices in _CHOICES.items():
         value = getattr(config.train, key.split(".")[1])
         if value not in choices:
@@ -259,4 +303,4 @@ def validate_config(config: RunConfig, source: str = "config") -> None:
     if config.train.schedule == "multistep" and not config.train.milestones:
         raise AutoMRIError(f"{source}: train.milestones: the multistep schedule needs at least one epoch")
     if config.device != "auto" and not (config.device == "cpu" or config.device.startswith("cuda")):
-        raise AutoMRIError(f"{source}: device: expected auto, cpu, cuda or cuda:N, got {config.device!r}")
+        raise AutoMRIError(f"{label('device')}: expected auto, cpu, cuda or cuda:N, got {config.device!r}")

@@ -25,8 +25,9 @@ from typing import Any
 
 import yaml
 
-from automri.atomic import json_default, write_json_atomic, write_text_atomic
+from automri.atomic import json_default, remove_stale_temporaries, write_json_atomic, write_text_atomic
 from automri.errors import AutoMRIError
+from automri.train.checkpoint import previous_generation
 from automri.train.config import parse_yaml
 
 CONFIG = "config.yaml"
@@ -35,6 +36,9 @@ CHECKPOINT_LAST = "checkpoint-last.pt"
 CHECKPOINT_BEST = "checkpoint-best.pt"
 SUMMARY = "summary.json"
 FIGURES = "figures"
+CONFIG_MARK = "# run configuration written by automri\n"
+"""First line of every ``config.yaml`` a run writes: :func:`never_started` only ever clears a folder
+whose ``config.yaml`` carries it, never one holding a configuration a user wrote there."""
 
 
 class RunDir:
@@ -45,16 +49,25 @@ class RunDir:
         resume: reopen an existing run to continue it (``--resume``); the folder must exist.
         overwrite: replace an existing run (a folder holding ``config.yaml``); without it a
             non-empty folder is refused so that no run is clobbered by accident.
+
+    Opening removes the temporary files of a save killed mid-write. A run that failed before it
+    made any progress (:func:`never_started`: only ``config.yaml`` and empty logs) does not block
+    the next command: it is cleared and the new run starts. A ``checkpoint-last.pt`` lost between
+    the two renames of a save is restored from ``checkpoint-last.prev.pt`` on resume.
     """
 
     def __init__(self, path: str | os.PathLike, resume: bool = False, overwrite: bool = False) -> None:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise AutoMRIError(f"--out {self.path}: exists and is not a directory")
+        remove_stale_temporaries(self.path)
         non_empty = self.path.is_dir() and any(self.path.iterdir())
         if resume:
             if not self.path.is_dir():
                 raise AutoMRIError(f"--resume: run directory {self.path} does not exist (nothing to resume)")
+            _restore_last_checkpoint(self.path)
+        elif non_empty and never_started(self.path):
+            shutil.rmtree(self.path)
         elif non_empty:
             if not overwrite:
                 raise AutoMRIError(
@@ -96,7 +109,7 @@ class RunDir:
     # config ------------------------------------------------------------------------------
     def write_config(self, config: dict[str, Any]) -> None:
         """Atomically write the fully resolved configuration to ``RUN/config.yaml``."""
-        write_text_atomic(self.path / CONFIG, yaml.safe_dump(config, sort_keys=False))
+        write_text_atomic(self.path / CONFIG, CONFIG_MARK + yaml.safe_dump(config, sort_keys=False))
 
     def read_config(self) -> dict[str, Any]:
         """The configuration saved by :meth:`write_config`."""
@@ -161,6 +174,48 @@ class RunDir:
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
+
+
+def never_started(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a run that failed before its first step: ``config.yaml`` written by
+    :meth:`RunDir.write_config` and, besides it, only empty ``*.jsonl`` logs and empty folders (no checkpoint, summary, figure or foreign file)."""
+    root = Path(path)
+    if not (root / CONFIG).is_file():
+        return False
+    with open(root / CONFIG, encoding="utf-8", errors="replace") as handle:
+        if handle.readline() != CONFIG_MARK:
+            return False
+    for entry in root.iterdir():
+        if entry.name == CONFIG:
+            continue
+        if entry.is_dir() and not any(entry.iterdir()):
+            continue
+        if entry.is_file() and entry.suffix == ".jsonl" and entry.stat().st_size == 0:
+            continue
+        return False
+    return True
+
+
+def require_resumable(path: str | os.PathLike) -> None:
+    """Raise :class:`AutoMRIError` unless ``path`` holds a ``checkpoint-last.pt`` (or its previous
+    generation) to resume from, so that ``--resume`` never silently starts from step 0."""
+    root = Path(path)
+    if not root.is_dir():
+        raise AutoMRIError(f"--resume: run directory {root} does not exist (nothing to resume)")
+    last = root / CHECKPOINT_LAST
+    if not (last.is_file() or previous_generation(last).is_file()):
+        raise AutoMRIError(
+            f"--resume: {root} has no {CHECKPOINT_LAST} to continue from (the run never saved one); "
+            "run the command without --resume to start it again"
+        )
+
+
+def _restore_last_checkpoint(root: Path) -> None:
+    """Put ``checkpoint-last.prev.pt`` back as ``checkpoint-last.pt`` when a save was killed between its renames."""
+    last = root / CHECKPOINT_LAST
+    previous = previous_generation(last)
+    if not last.exists() and previous.is_file():
+        os.replace(previous, last)
 
 
 def _keep(record: dict[str, Any], epochs_done: int, step_in_epoch: int) -> bool:

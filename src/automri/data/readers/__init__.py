@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+import h5py
+
 from automri.data.readers.cc359 import CC359MultiCoilSource, CC359Source
 from automri.data.readers.cddn import CDDNSource, is_cddn_name
 from automri.data.readers.common import open_h5, require_exists
@@ -38,8 +40,8 @@ def _detect_h5(path: Path) -> str:
         keys = set(handle.keys())
         if keys & {"trnOrg", "tstOrg"}:
             return "modl"
-        if "kspace" in keys:
-            kspace = handle["kspace"]
+        kspace = handle.get("kspace")
+        if isinstance(kspace, h5py.Dataset):
             if "ismrmrd_header" in keys or kspace.dtype.kind == "c":
                 return "fastmri"
             if kspace.dtype.kind == "f" and kspace.ndim == 4 and kspace.shape[-1] % 2 == 0:
@@ -100,6 +102,8 @@ def inspect(path: str, format: str = "auto", **options: Any) -> dict[str, Any]:
     """
     source = open_source(path, format, **options)
     volumes = source.volumes()
+    if not volumes:
+        raise AutoMRIError(f"{path}: holds no volumes (expected at least one with at least one slice)")
     counts = {v: source.num_slices(v) for v in volumes}
     first = source.load_slice(volumes[0], 0) if counts[volumes[0]] else None
     return {

@@ -21,9 +21,10 @@ import numpy as np
 import torch
 
 from automri.data.coils import rss
-from automri.data.readers.common import computed_once, h5_dataset, list_files, open_h5
+from automri.data.readers.common import checked_h5_dataset, computed_once, list_files, open_h5, require_shape
 from automri.data.source import SliceData, check_index, require_finite
 from automri.errors import AutoMRIError
+from automri.limits import require_within_cap
 from automri.physics.fft import ifft2u
 
 SC_EXPECTED = "float array [slices, H, W, 2] of un-centred k-space (real, imag)"
@@ -55,10 +56,12 @@ class CC359Source:
         path = self._files[volume]
         try:
             array = np.load(path, mmap_mode="r")
-        except (OSError, ValueError) as err:
-            raise AutoMRIError(f"{path}: cannot read as .npy ({err})") from err
+        except (OSError, ValueError, EOFError) as err:
+            raise AutoMRIError(f"{path}: cannot read as .npy ({type(err).__name__}: {err or 'empty file'})") from err
         if array.ndim != 4 or array.shape[-1] != 2 or array.dtype.kind != "f":
             raise AutoMRIError(f"{path}: array {array.dtype} {tuple(array.shape)} (expected {SC_EXPECTED})")
+        require_shape(array.shape, path, SC_EXPECTED)
+        require_within_cap(array[0].nbytes * 8, path, f"reading slices of shape {tuple(array.shape[1:])}")
         return array
 
     def num_slices(self, volume: str) -> int:
@@ -95,8 +98,8 @@ class CC359MultiCoilSource:
 
     @staticmethod
     def _kspace(handle, path: str):
-        kspace = h5_dataset(handle, "kspace", path, MC_EXPECTED)
-        if kspace.ndim != 4 or kspace.shape[-1] % 2 or kspace.dtype.kind != "f":
+        kspace = checked_h5_dataset(handle, "kspace", path, MC_EXPECTED, kinds="f", ndims=(4,))
+        if kspace.shape[-1] % 2:
             raise AutoMRIError(f"{path}: key 'kspace' is {kspace.dtype} {tuple(kspace.shape)} (expected {MC_EXPECTED})")
         return kspace
 

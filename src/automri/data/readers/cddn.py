@@ -70,7 +70,7 @@ class CDDNSource:
                 if png.mode != "L":
                     raise AutoMRIError(f"{file}: PNG mode {png.mode} (expected 8-bit greyscale 'L')")
                 pixels = np.asarray(png, dtype=np.float32) / 255.0
-        except (OSError, UnidentifiedImageError) as err:
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
             raise AutoMRIError(f"{file}: cannot read as PNG ({err})") from err
         match = NAME.match(Path(file).name)
         return SliceData(
@@ -78,5 +78,10 @@ class CDDNSource:
         )
 
     def info(self) -> dict[str, object]:
-        with Image.open(next(iter(self._slices.values()))[0]) as png:
-            return {"dtype": f"uint8 PNG mode {png.mode}", "stored_shape": [png.height, png.width]}
+
+        file = next(iter(self._slices.values()))[0]
+        try:
+            with Image.open(file) as png:
+                return {"dtype": f"uint8 PNG mode {png.mode}", "stored_shape": [png.height, png.width]}
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+            raise AutoMRIError(f"{file}: cannot read as PNG ({type(err).__name__}: {err})") from err

@@ -1,4 +1,6 @@
-"""Small pieces shared by the readers: listing files, a one-volume cache, opening HDF5 with clear errors."""
+"""Small pieces shared by the readers: listing files, a one-volume cache, the safe HDF5 opener and
+the checks of declared array shapes (against the file's real size and the memory cap) made before
+anything is read."""
 
 from __future__ import annotations
 
@@ -9,10 +11,15 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import h5py
+import numpy as np
 
+from automri.data.source import require_ndim
 from automri.errors import AutoMRIError
+from automri.limits import require_within_cap
 
 T = TypeVar("T")
+H5_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
+"""What h5py raises on damaged files (HDF5 library errors surface as these types)."""
 
 
 def require_exists(path: str | os.PathLike[str]) -> Path:
@@ -89,15 +96,23 @@ class VolumeCache:
 
 
 @contextmanager
-def open_h5(path: str) -> Iterator[Any]:
-    """Open an HDF5 file read-only, turning h5py's errors into :class:`AutoMRIError`."""
+def open_h5(path: str | os.PathLike[str]) -> Iterator[Any]:
+    """Open an HDF5 file read-only: the one way every reader and ``automri score`` open HDF5.
+
+    h5py's errors, on opening and on reading inside the ``with`` block (a truncated or damaged
+    file), become :class:`AutoMRIError` naming the file.
+    """
 
     try:
         handle = h5py.File(path, "r")
-    except OSError as err:
+    except (OSError, RuntimeError, ValueError) as err:
         raise AutoMRIError(f"{path}: cannot open as HDF5 ({err})") from err
     try:
         yield handle
+    except H5_READ_ERRORS as err:
+        raise AutoMRIError(
+            f"{path}: cannot read the HDF5 data, the file is damaged or truncated ({type(err).__name__}: {err})"
+        ) from err
     finally:
         handle.close()
 
@@ -108,3 +123,53 @@ def h5_dataset(handle: Any, key: str, path: str, expected: str) -> Any:
     if key not in handle or not isinstance(handle[key], h5py.Dataset):
         raise AutoMRIError(f"{path}: key {key!r} missing (expected {expected})")
     return handle[key]
+
+
+def require_shape(shape: tuple[int, ...], where: str, expected: str) -> None:
+    """Raise :class:`AutoMRIError` naming ``where`` unless every size in ``shape`` is at least 1."""
+    if any(int(size) < 1 for size in shape):
+        raise AutoMRIError(f"{where}: shape {tuple(int(s) for s in shape)} has an empty or negative size (expected {expected})")
+
+
+def require_kind(dtype: np.dtype, kinds: str, where: str, expected: str) -> None:
+    """Raise :class:`AutoMRIError` unless ``dtype.kind`` is one of ``kinds`` (e.g. ``"fc"``)."""
+    if np.dtype(dtype).kind not in kinds:
+        raise AutoMRIError(f"{where} has dtype {dtype} (expected {expected})")
+
+
+def checked_h5_dataset(handle: Any, key: str, path: str, expected: str, kinds: str = "fc",
+                       ndims: tuple[int, ...] | None = None, read_axes: int = 1, work_factor: int = 8) -> Any:
+    """:func:`h5_dataset`, checked before anything is read.
+
+    Refuses a dtype whose kind is not in ``kinds``, a number of dimensions not in ``ndims``, empty sizes, a read (the array without its first
+    ``read_axes`` axes, times ``work_factor`` working copies) above the memory cap, and a
+    contiguous dataset whose declared bytes lie beyond the end of the file (truncated) or that
+    stores no data at all (h5py would return fill values, i.e. silent zeros).
+    """
+    dataset = h5_dataset(handle, key, path, expected)
+    where = f"{path}: key {key!r}"
+    require_kind(dataset.dtype, kinds, where, expected)
+    if ndims is not None:
+        require_ndim(dataset.shape, ndims, where, expected)
+    require_shape(dataset.shape, where, expected)
+    read_bytes = int(np.prod(dataset.shape[read_axes:], dtype=np.float64) * dataset.dtype.itemsize)
+    require_within_cap(read_bytes * work_factor, where, f"reading shape {tuple(dataset.shape)[read_axes:]}")
+    _require_stored(dataset, where)
+    return dataset
+
+
+def _require_stored(dataset: Any, where: str) -> None:
+    """Raise unless a contiguous dataset's declared bytes are all inside the file."""
+    if dataset.chunks is not None or dataset.external:
+        if dataset.chunks is not None and dataset.id.get_num_chunks() == 0:
+            raise AutoMRIError(f"{where}: declares shape {dataset.shape} but stores no data")
+        return
+    offset = dataset.id.get_offset()
+    if offset is None:
+        raise AutoMRIError(f"{where}: declares shape {dataset.shape} but stores no data")
+    file_size = os.path.getsize(dataset.file.filename)
+    if offset + dataset.id.get_storage_size() > file_size or dataset.id.get_storage_size() < dataset.nbytes:
+        raise AutoMRIError(
+            f"{where}: declares {dataset.nbytes} bytes of data {dataset.dtype} {dataset.shape} but the file "
+            f"holds only {max(file_size - offset, 0)} of them (truncated file?)"
+        )

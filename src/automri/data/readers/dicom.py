@@ -15,11 +15,22 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import torch
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 
-from automri.data.readers.common import VolumeCache, require_exists, require_volume
+from automri.data.readers.common import VolumeCache, require_exists, require_shape, require_volume
 from automri.data.source import SliceData, check_index, require_finite
 from automri.errors import AutoMRIError
+from automri.limits import require_within_cap
+
+
+def _dicom_errors() -> tuple[type[BaseException], ...]:
+    """What pydicom raises on damaged files: its own errors plus the built-in ones it lets through."""
+
+    return (InvalidDicomError, BytesLengthException, AttributeError, ValueError, RuntimeError, NotImplementedError,
+            TypeError, KeyError, IndexError, EOFError, OSError, OverflowError)
+
+
+DICOM_ERRORS = _dicom_errors()
 
 
 def is_dicom_file(path: Path) -> bool:
@@ -35,13 +46,47 @@ def is_dicom_file(path: Path) -> bool:
 
 
 def _header(path: Path):
+    """The header of ``path`` (no pixel data), checked by :func:`check_image_tags`."""
+
     try:
         header = pydicom.dcmread(path, stop_before_pixels=True)
-    except (InvalidDicomError, OSError, EOFError) as err:
-        raise AutoMRIError(f"{path}: cannot read as DICOM ({err})") from err
-    if "Rows" not in header or "Columns" not in header:
-        raise AutoMRIError(f"{path}: DICOM without an image (tags Rows/Columns missing)")
+        if "Rows" not in header or "Columns" not in header:
+            raise AutoMRIError(f"{path}: DICOM without an image (tags Rows/Columns missing)")
+        check_image_tags(header, path)
+    except DICOM_ERRORS as err:
+        raise AutoMRIError(f"{path}: cannot read as DICOM ({type(err).__name__}: {err})") from err
     return header
+
+
+def _describe(path: Path) -> tuple[str, str, int, float]:
+    """``(series uid, volume name, frames, position)`` of one file; pydicom parses tag values lazily,
+    so a damaged tag fails here, named, rather than later."""
+    header = _header(path)
+    try:
+        uid = str(header.get("SeriesInstanceUID", "series"))
+        name = f"series-{header.SeriesNumber}" if "SeriesNumber" in header else uid
+        return uid, name, _frames(header), _position(header)
+    except DICOM_ERRORS as err:
+        raise AutoMRIError(f"{path}: damaged DICOM header ({type(err).__name__}: {err})") from err
+
+
+def _frames(header) -> int:
+    """``NumberOfFrames`` (1 when absent)."""
+    return int(header.get("NumberOfFrames", 1) or 1)
+
+
+def check_image_tags(header, path: Path) -> None:
+    """Refuse image tags that declare no pixels, or more pixels than the memory cap allows.
+
+    Checks ``Rows``, ``Columns`` and ``NumberOfFrames`` (each at least 1) and the float32 size of
+    all frames, before any pixel data is decoded.
+    """
+    try:
+        shape = (_frames(header), int(header.Rows), int(header.Columns))
+    except (TypeError, ValueError) as err:
+        raise AutoMRIError(f"{path}: DICOM tags NumberOfFrames/Rows/Columns are not integers ({err})") from err
+    require_shape(shape, f"{path}: DICOM NumberOfFrames/Rows/Columns", "at least 1 frame of at least 1x1 pixels")
+    require_within_cap(float(np.prod(shape, dtype=np.float64)) * 4 * 3, str(path), f"decoding {shape} pixels")
 
 
 def _position(header) -> float:
@@ -68,11 +113,9 @@ class DicomSource:
         series: dict[str, list[tuple[float, str, int]]] = defaultdict(list)
         names: dict[str, str] = {}
         for file in files:
-            header = _header(file)
-            uid = str(header.get("SeriesInstanceUID", "series"))
-            names.setdefault(uid, f"series-{header.SeriesNumber}" if "SeriesNumber" in header else uid)
-            frames = int(header.get("NumberOfFrames", 1) or 1)
-            series[uid].extend((_position(header) + f, str(file), f if frames > 1 else -1) for f in range(frames))
+            uid, name, frames, position = _describe(file)
+            names.setdefault(uid, name)
+            series[uid].extend((position + f, str(file), f if frames > 1 else -1) for f in range(frames))
         self._slices = {names[uid]: [(file, frame) for _, file, frame in sorted(entries)] for uid, entries in series.items()}
         self._cache = VolumeCache()
 
@@ -84,12 +127,16 @@ class DicomSource:
         return len(self._slices[volume])
 
     def _pixels(self, file: str) -> np.ndarray:
-        dataset = pydicom.dcmread(file)
+
         try:
+            dataset = pydicom.dcmread(file)
+            check_image_tags(dataset, Path(file))
             pixels = dataset.pixel_array.astype(np.float32)
-        except (AttributeError, ValueError, RuntimeError) as err:
-            raise AutoMRIError(f"{file}: cannot decode the DICOM pixel data ({err})") from err
-        return pixels * float(dataset.get("RescaleSlope", 1) or 1) + float(dataset.get("RescaleIntercept", 0) or 0)
+            slope = float(dataset.get("RescaleSlope", 1) or 1)
+            intercept = float(dataset.get("RescaleIntercept", 0) or 0)
+        except DICOM_ERRORS as err:
+            raise AutoMRIError(f"{file}: cannot decode the DICOM pixel data ({type(err).__name__}: {err})") from err
+        return pixels * slope + intercept
 
     def load_slice(self, volume: str, index: int) -> SliceData:
         check_index(self, volume, index)
@@ -104,8 +151,11 @@ class DicomSource:
     def info(self) -> dict[str, object]:
         file = next(iter(self._slices.values()))[0][0]
         header = _header(Path(file))
-        return {
-            "dtype": f"{header.get('BitsAllocated', '?')}-bit DICOM",
-            "stored_shape": [int(header.Rows), int(header.Columns)],
-            "modality": str(header.get("Modality", "")),
-        }
+        try:
+            return {
+                "dtype": f"{header.get('BitsAllocated', '?')}-bit DICOM",
+                "stored_shape": [int(header.Rows), int(header.Columns)],
+                "modality": str(header.get("Modality", "")),
+            }
+        except DICOM_ERRORS as err:
+            raise AutoMRIError(f"{file}: damaged DICOM header ({type(err).__name__}: {err})") from err

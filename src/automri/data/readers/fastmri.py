@@ -16,9 +16,9 @@ import xml.etree.ElementTree as ET
 
 import torch
 
-from automri.data.readers.common import computed_once, h5_dataset, list_files, open_h5
+from automri.data.readers.common import checked_h5_dataset, computed_once, h5_dataset, list_files, open_h5
 from automri.data.resize import centre_crop
-from automri.data.source import SliceData, check_index, require_finite, require_ndim
+from automri.data.source import SliceData, check_index, require_finite
 from automri.errors import AutoMRIError
 from automri.physics.fft import ifft2c
 
@@ -32,11 +32,16 @@ def recon_size(header: bytes | str, path: str) -> tuple[int, int]:
     try:
         root = ET.fromstring(header)
         size = root.find(f"{ISMRMRD_NS}encoding/{ISMRMRD_NS}reconSpace/{ISMRMRD_NS}matrixSize")
-        return int(size.find(f"{ISMRMRD_NS}x").text), int(size.find(f"{ISMRMRD_NS}y").text)
+        x, y = int(size.find(f"{ISMRMRD_NS}x").text), int(size.find(f"{ISMRMRD_NS}y").text)
     except (ET.ParseError, AttributeError, TypeError, ValueError) as err:
         raise AutoMRIError(
             f"{path}: key 'ismrmrd_header' is not valid ISMRMRD XML with encoding/reconSpace/matrixSize/x,y ({err})"
         ) from err
+    if x < 1 or y < 1:
+        raise AutoMRIError(
+            f"{path}: key 'ismrmrd_header' declares reconSpace/matrixSize ({x}, {y}) (expected positive sizes)"
+        )
+    return x, y
 
 
 class FastMRISource:
@@ -54,10 +59,7 @@ class FastMRISource:
         return list(self._files)
 
     def _kspace(self, handle, path: str):
-        kspace = h5_dataset(handle, "kspace", path, KSPACE_EXPECTED)
-        if kspace.dtype.kind != "c":
-            raise AutoMRIError(f"{path}: key 'kspace' has dtype {kspace.dtype} (expected {KSPACE_EXPECTED})")
-        require_ndim(kspace.shape, (3, 4), f"{path}: key 'kspace'", KSPACE_EXPECTED)
+        kspace = checked_h5_dataset(handle, "kspace", path, KSPACE_EXPECTED, kinds="c", ndims=(3, 4))
         if "mask" in handle:
             raise AutoMRIError(f"{path}: holds undersampled k-space (key 'mask' present); expected a fully sampled train/val file")
         return kspace
@@ -78,12 +80,24 @@ class FastMRISource:
             header = h5_dataset(handle, "ismrmrd_header", path, "ISMRMRD XML bytes")[()]
             keys = ("reconstruction_rss",) if kspace.ndim == 3 else ("reconstruction_esc", "reconstruction_rss")
             reference_key = next((key for key in keys if key in handle), None)
-            reference = None if reference_key is None else torch.from_numpy(handle[reference_key][index])
+            reference = None if reference_key is None else torch.from_numpy(self._reference(handle, reference_key, path, index))
             attrs = {key: _plain(handle.attrs[key]) for key in ("acquisition", "patient_id") if key in handle.attrs}
         require_finite(kspace, f"{path}: key 'kspace' slice {index}")
         x, y = recon_size(header, path)
         image = centre_crop(ifft2c(kspace), (x, y))
         return SliceData(image=image, reference=reference, meta={"volume": volume, "slice": index, "file": path, **attrs})
+
+    @staticmethod
+    def _reference(handle, key: str, path: str, index: int):
+        """Slice ``index`` of the reference ``key``, checked like the k-space (real, ``[S, x, y]``)."""
+        reference = checked_h5_dataset(handle, key, path, "float reference [slices, x, y]", kinds="f", ndims=(3,))
+        if reference.shape[0] != handle["kspace"].shape[0]:
+            raise AutoMRIError(
+                f"{path}: key {key!r} has {reference.shape[0]} slices, key 'kspace' has {handle['kspace'].shape[0]}"
+            )
+        data = reference[index]
+        require_finite(data, f"{path}: key {key!r} slice {index}")
+        return data
 
     def info(self) -> dict[str, object]:
         path = next(iter(self._files.values()))

@@ -17,14 +17,25 @@ from __future__ import annotations
 import math
 
 import h5py
+import numpy as np
 import torch
 
-from automri.data.readers.common import h5_dataset, open_h5, require_exists, require_volume
+from automri.data.readers.common import checked_h5_dataset, open_h5, require_exists, require_volume
 from automri.data.source import SliceData, check_index, require_finite
 from automri.errors import AutoMRIError
 from automri.physics.fft import uncentered_to_centered_mask
 
 PREFIXES = ("trn", "tst")
+MASK_EXPECTED = "0/1 sampling masks [slices, H, W]"
+
+
+def _mask(stored: np.ndarray, where: str) -> torch.Tensor:
+    """A stored mask slice as 0/1 float32; NaN/Inf entries and masks that sample nothing are refused."""
+    require_finite(stored, where)
+    sampled = stored != 0
+    if not sampled.any():
+        raise AutoMRIError(f"{where}: the mask samples nothing (all zeros; expected 0/1 with some ones)")
+    return torch.from_numpy(sampled).float()
 
 
 class MoDLSource:
@@ -41,16 +52,17 @@ class MoDLSource:
         self._ranges = self._read_layout()
 
     def _check(self, handle, prefix: str) -> int:
-        org = h5_dataset(handle, f"{prefix}Org", self.path, "complex images [slices, H, W]")
-        csm = h5_dataset(handle, f"{prefix}Csm", self.path, "complex coil maps [slices, coils, H, W]")
-        if org.ndim != 3 or org.dtype.kind != "c":
-            raise AutoMRIError(f"{self.path}: key '{prefix}Org' is {org.dtype} {org.shape} (expected complex [slices, H, W])")
-        if csm.ndim != 4 or csm.dtype.kind != "c" or csm.shape[0] != org.shape[0] or csm.shape[2:] != org.shape[1:]:
+        org = checked_h5_dataset(handle, f"{prefix}Org", self.path, "complex images [slices, H, W]", kinds="c", ndims=(3,))
+        csm = checked_h5_dataset(handle, f"{prefix}Csm", self.path, "complex coil maps [slices, coils, H, W]",
+                                 kinds="c", ndims=(4,))
+        if csm.shape[0] != org.shape[0] or csm.shape[2:] != org.shape[1:]:
             raise AutoMRIError(
                 f"{self.path}: key '{prefix}Csm' is {csm.dtype} {csm.shape} (expected complex [{org.shape[0]}, coils, {org.shape[1]}, {org.shape[2]}])"
             )
-        if f"{prefix}Mask" in handle and handle[f"{prefix}Mask"].shape != org.shape:
-            raise AutoMRIError(f"{self.path}: key '{prefix}Mask' has shape {handle[f'{prefix}Mask'].shape} (expected {org.shape})")
+        if f"{prefix}Mask" in handle:
+            mask = checked_h5_dataset(handle, f"{prefix}Mask", self.path, MASK_EXPECTED, kinds="biuf")
+            if mask.shape != org.shape:
+                raise AutoMRIError(f"{self.path}: key '{prefix}Mask' has shape {mask.shape} (expected {org.shape})")
         return int(org.shape[0])
 
     def _read_layout(self) -> dict[str, tuple[str, int, int]]:
@@ -87,7 +99,7 @@ class MoDLSource:
         with open_h5(self.path) as handle:
             image = torch.from_numpy(handle[f"{prefix}Org"][stored]).to(torch.complex64)
             sens = torch.from_numpy(handle[f"{prefix}Csm"][stored]).to(torch.complex64)
-            mask = torch.from_numpy(handle[f"{prefix}Mask"][stored] != 0).float() if f"{prefix}Mask" in handle else None
+            mask = _mask(handle[f"{prefix}Mask"][stored], f"{self.path}: key '{prefix}Mask' slice {stored}") if f"{prefix}Mask" in handle else None
         require_finite(image, f"{self.path}: key '{prefix}Org' slice {stored}")
         require_finite(sens, f"{self.path}: key '{prefix}Csm' slice {stored}")
         mask = None if mask is None else uncentered_to_centered_mask(mask)
