@@ -1,15 +1,7 @@
 """MiLeNAS alpha movement per step: ``python benchmarks/alpha_movement.py [OPTIONS]`` runs :func:`automri.experiments.alpha_movement.main`."""
 
-from __future__ import annotations
-
-import sys
-
-from automri.errors import AutoMRIError
+from automri.experiments.experiment import run_script
 from automri.experiments.alpha_movement import main
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1:])
-    except AutoMRIError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

@@ -55,6 +55,10 @@ def test_search_writes_genotype_alphas_summary_and_figures(straight_run):
     assert weights.shape == (9, 8)
     torch.testing.assert_close(weights.sum(-1), torch.ones(9))
     assert alphas[-1]["genotype"] == genotype
+    separation = alphas[-1]["separation"]  # search diagnostics per edge: entropy and margin
+    assert len(separation["entropy"]) == len(separation["margin"]) == 9
+    assert 0.99 < separation["mean_entropy"] <= 1.0 and not separation["separated"]  # 2 tiny epochs: ~uniform
+    assert "did not separate its ops" in summary["separation_note"]
     assert summary["params"] == sum(p.numel() for p in build_network(genotype).parameters())
     assert summary["macs"] > 0 and 0 < summary["val"]["ssim"] <= 1
     assert summary["retrain"]["epochs"] == 1 and summary["retrain"]["test"]["psnr"] > 0

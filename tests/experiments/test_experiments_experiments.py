@@ -24,8 +24,10 @@ def _strip_dates(text: str) -> str:
 def test_emrnas_experiment_table2_table3_and_rebuild(tmp_path) -> None:
     out = tmp_path / "emrnas"
     results = run_emrnas_experiment(out, "phantom", "test", baselines=("dccnn",), ablations=("D",), device="cpu")
-    ours, zero_filled, dccnn = results["rows"]
+    ours, per_fold, zero_filled, dccnn = results["rows"]
     assert ours["model"] == "ours" and zero_filled["model"] == "zero_filled" and dccnn["model"] == "dccnn"
+    assert per_fold["model"] == "ours_per_fold" and len(per_fold["folds"]) == 2  # the row free of test exposure
+    assert (out / "search" / "per-fold" / "fold-1" / "retrain" / "test.json").is_file()
     assert zero_filled["params"] == 0 and len(zero_filled["folds"]) == 2  # tested, not trained
     assert not (out / "search" / "baselines" / "zero_filled" / "fold-0" / "checkpoint-last.pt").exists()
     assert ours["params"] == sum(p.numel() for p in RIRNet.from_genotype(results["genotype"]).parameters())
@@ -33,7 +35,10 @@ def test_emrnas_experiment_table2_table3_and_rebuild(tmp_path) -> None:
     assert len(ours["folds"]) == 2 and ours["macs"] > 0
     text = (out / "report.md").read_text()
     assert "| Model | PSNR phantom | SSIM phantom | Param/M | MACs/G |" in text
-    assert "| DCCNN |" in text and "| Ours (EMR-NAS) |" in text and "| Zero-filled |" in text and "±" in text
+    assert "| DCCNN |" in text and "| Ours (EMR-NAS, ensemble) |" in text and "| Zero-filled |" in text and "±" in text
+    assert "| Ours, per-fold search (no test exposure) |" in text
+    assert "chosen partly by searches that trained on fold k's test slices" in text
+    assert "S_train:S_val slices per fold" in text and "The search of fold 0" in text
     assert "## Table 3: ablations" in text and "| D | random architecture |" in text
     assert "Images are real-valued (as EMR-NAS's cardiac data" in text
     fold = fold_datasets(search_options("phantom", "random:rate=0.5", get_scale("emrnas", "test"), tmp_path, 0, "cpu",
@@ -68,6 +73,8 @@ def test_fedautomri_experiment_search_derive_train_report(tmp_path) -> None:
     assert set(row["clients"]) == set(results["clients"]) and len(results["clients"]) == 3
     text = (out / "report.md").read_text()
     assert "## Table 1: comparison with federated methods" in text and "| FedAutoMRI |" in text
+    assert "The federated search did not separate its ops" in text  # one tiny round: said next to the genotype
+    assert "separation" in json.loads((out / "search" / "alpha.jsonl").read_text().splitlines()[-1])
     for client in results["clients"]:
         assert f"PSNR/dB {client}" in text
         assert f"fedautomri/clients/{client}/figures/reconstruction-{client}.png" in text

@@ -57,6 +57,7 @@ def test_two_fold_search_writes_genotype_and_summary(tmp_path, tiny_dataset) -> 
         alpha = [json.loads(line) for line in (out / f"fold-{k}" / "search" / "alpha.jsonl").read_text().splitlines()]
         assert [r["phase"] for r in alpha] == ["warmup", "search"]
         assert alpha[0]["alpha"] != alpha[1]["alpha"]  # the search epoch moved alpha
+        assert len(alpha[-1]["separation"]["margin"]) == len(alpha[-1]["probabilities"])
         assert (out / f"fold-{k}" / "retrain" / "checkpoint-last.pt").is_file()
     assert (out / "figures" / "genotype.png").is_file()
 

@@ -253,3 +253,30 @@ def test_augmented_training_draws_per_epoch_and_resumes_bit_identical(tmp_path):
     resumed = _stepper(model_seed=99)
     _train(RunDir(run.path, resume=True), resumed, data(), resume=True)
     _assert_same_weights(resumed.model, reference.model)
+
+
+class PoisonAtStep(FailAtStep):
+    """Wraps a stepper; from global step ``at`` on, the step leaves a NaN weight (training diverged)."""
+
+    def step(self, batch, val_batch):
+        metrics = self.inner.step(batch, val_batch)
+        self.calls += 1
+        if self.calls >= self.at:
+            with torch.no_grad():
+                next(self.model.parameters()).fill_(float("nan"))
+        return metrics
+
+
+def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, tiny_data):
+    """The divergence guard of the shared epoch loop: a non-finite weight (or loss) stops the run with
+    one clear error; checkpoint-last.pt stays the last finite state (saved every 2 steps here)."""
+    from automri.train.loop import DivergenceError, local_epochs
+
+    run = RunDir(tmp_path / "run")
+    with pytest.raises(DivergenceError, match="training diverged: parameter .* is not finite"):
+        _train(run, PoisonAtStep(_stepper(), at=5), tiny_data, checkpoint_every=2)
+    saved = load_checkpoint(run.checkpoint_last)
+    assert saved["global_step"] == 4 and all(torch.isfinite(v).all() for v in saved["model"].values())
+    with pytest.raises(DivergenceError):  # a federated client's local round goes through the same guard
+        local_epochs(PoisonAtStep(_stepper(), at=1), tiny_data[0], None, epochs=1, batch_size=BATCH,
+                     max_steps=None, seed=0)

@@ -161,3 +161,13 @@ def augment_sentence(scale: dict[str, Any], trained: str = "Training slices",
         return f"{trained} are not augmented."
     return (f"{trained} are augmented (`{augment}`: random flips, rotations, zooms and shifts of the image, "
             f"k-space simulated afterwards) with a fresh mask every epoch; {scored} are not.")
+
+
+def run_script(main: Callable[[list[str]], Any]) -> None:
+    """The entry point of a ``benchmarks/`` script: ``main(sys.argv[1:])``, with an
+    :class:`~automri.errors.AutoMRIError` printed as one line and exit status 2 (as the CLI does)."""
+    try:
+        main(sys.argv[1:])
+    except AutoMRIError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
