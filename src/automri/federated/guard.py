@@ -57,6 +57,7 @@ REJECT_CODES = {
     "dtype": "an array's dtype differs from the global model's",
     "non-finite": "NaN or infinite values",
     "magnitude": "a value above max_weight_abs in magnitude",
+    "quorum": "(round) fewer accepted replies than min_clients: the global model was kept",
 }
 """Reason codes of a rejected (or missing) reply, as written to ``metrics.jsonl``."""
 

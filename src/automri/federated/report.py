@@ -86,6 +86,20 @@ def timing_rows(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"round": rec["round"], **rec["timing"]} for rec in history if "timing" in rec]
 
 
+def round_line(record: dict[str, Any], rounds: int) -> str:
+    """One console line for a round: mean PSNR of the global (and personalised) model over the
+    clients that were scored, and every site whose reply was rejected or missing, with its code."""
+    mean = record["mean"]
+    scores = [f"{role} PSNR {mean[f'{role}-psnr']:.2f} dB" for role in ROLES if f"{role}-psnr" in mean]
+    line = f"round {record['round']}/{rounds}: " + (", ".join(scores) if scores else "no scores")
+    errors = dict(record["errors"])
+    if "aggregate" in errors:
+        line += f"; global model kept ({errors.pop('aggregate')})"
+    if errors:
+        line += "; rejected: " + ", ".join(f"{where} ({code})" for where, code in sorted(errors.items()))
+    return line
+
+
 def client_table(config: FedConfig, history: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per-client latest scores, total bytes and the rounds each client was missing."""
     table = {}

@@ -86,7 +86,8 @@ class Reply:
 @dataclass
 class RoundLog:
     """What happened in one round (becomes a line of ``metrics.jsonl``); ``errors`` maps
-    ``"<phase>/<client>"`` to a reason code of :data:`automri.federated.guard.REJECT_CODES`."""
+    ``"<phase>/<client>"`` (``"discover/node-<id>"`` for a rejected node, ``"aggregate"`` when the
+    global model was kept) to a reason code of :data:`automri.federated.guard.REJECT_CODES`."""
 
     round: int
     started: float = field(default_factory=time.time)
@@ -224,6 +225,7 @@ class FederatedStrategy(Strategy):
         """Whether ``accepted`` replies reach the quorum (``min_clients``); logs when not."""
         if accepted >= self.config.quorum:
             return True
+        self.log.errors["aggregate"] = "quorum"
         log(WARNING, "round %s: %d accepted replies < min_clients=%s (%d), global model kept", self.log.round,
             accepted, self.config.min_clients, self.config.quorum)
         return False
