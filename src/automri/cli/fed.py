@@ -232,8 +232,9 @@ def deploy_command(
     space_option: SpaceOpt = None,
     genotype: GenotypeOpt = None,
     workdir: Annotated[Path | None, typer.Option("--workdir", help="Folder for the app, certificates, keys, node homes and logs (default OUT/deploy).")] = None,
-    tls: Annotated[bool, typer.Option("--tls", help="TLS with a self-signed CA made for this trial.")] = False,
-    auth: Annotated[bool, typer.Option("--auth", help="SuperNode authentication with registered EC keys (needs --tls).")] = False,
+    tls: Annotated[bool, typer.Option("--tls", help="TLS with a self-signed CA made for this trial (the default; kept for old scripts).")] = True,
+    auth: Annotated[bool, typer.Option("--auth/--no-auth", help="SuperNode authentication with registered EC keys (default on; needs TLS).")] = True,
+    insecure: Annotated[bool, typer.Option("--insecure", help="No TLS and no SuperNode authentication: plaintext traffic any process can join (loopback trials only; prints a warning).")] = False,
     host: Annotated[str, typer.Option("--host", help="Address the SuperLink listens on / SuperNodes connect to.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option("--port", help="SuperLink port (default: a free one).")] = None,
     print_only: Annotated[bool, typer.Option("--print-only", help="Only print the commands each site runs.")] = False,
@@ -246,10 +247,15 @@ def deploy_command(
     """Run with Flower's deployment engine: a SuperLink and one SuperNode per client as real processes
     on this machine (or, with --print-only, the commands to run at real sites).
 
-    Example: automri fed deploy --algorithm fedavg --spec default --rounds 1 --size 32 --tls --auth --out runs/fed-deploy
+    Secure by default: TLS with a CA made for this trial and SuperNode authentication; --no-auth
+    keeps TLS only, --insecure turns both off (with a warning).
+
+    Example: automri fed deploy --algorithm fedavg --spec default --rounds 1 --size 32 --out runs/fed-deploy
     """
     from automri.federated.deploy import deploy_local, format_plan, plan_deployment
     from automri.federated.simulation import build_config
+
+    tls, auth = security_mode(tls, auth, insecure)
 
     options = {} if algorithm == "fednas" else _train_options(algorithm, model, model_option, space_option, genotype,
                                                               0.01, True, 0.9, "global")
@@ -266,6 +272,19 @@ def deploy_command(
     with Console(stderr=True).status(f"deploying {config.num_clients} SuperNodes + SuperLink on {host}"):
         summary = deploy_local(config, folder, tls=tls, auth=auth, resume=resume, overwrite=overwrite)
     _show(summary, as_json, f"automri fed deploy {algorithm}")
+
+
+INSECURE_WARNING = ("WARNING: --insecure: no TLS and no SuperNode authentication; model updates travel in "
+                    "plaintext and any process that reaches the SuperLink can join as a site. Use only for loopback trials.")
+
+
+def security_mode(tls: bool, auth: bool, insecure: bool) -> tuple[bool, bool]:
+    """``(tls, auth)`` of ``automri fed deploy``: TLS + SuperNode authentication unless ``--insecure``
+    (which prints :data:`INSECURE_WARNING` on stderr)."""
+    if insecure:
+        typer.echo(INSECURE_WARNING, err=True)
+        return False, False
+    return tls, auth
 
 
 def register(app: typer.Typer) -> None:
