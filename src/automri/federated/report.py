@@ -8,7 +8,7 @@
      "mean": {"global-psnr", ...},             # mean over clients of their latest scores
      "bytes_up_total", "bytes_down_total",
      "missing": {"<round>": {"train": [...], "evaluate": [...]}},   # rounds where someone was missing
-     "errors": {"<round>": {"train/<client>": reason}},
+     "errors": {"<round>": {"train/<client>": code}},   # reason codes of guard.REJECT_CODES
      "best": {...},                             # fednas: round, val_psnr, genotype of the kept genotype
      "round_overhead_s", "client_compute_s", "round_wall_s",   # means over rounds (see round_timing)
      "timing": [{"round", "round_wall_s", "compute_max_s", "compute_sum_s", "overhead_s"}, ...]}
