@@ -9,6 +9,17 @@ Every configuration is one ``automri fed train`` run (a subprocess, exactly the 
 Usage::
 
     python benchmarks/federated_robustness.py --out runs/fed-robustness --size 32 --rounds 5 --steps 4
+
+A run in which an honest reply went missing (e.g. Ray killed a client actor because the machine
+ran low on memory) is not a measurement of the rule: it is run again (``--retries``), and still
+reported with its errors if it keeps failing. ``--only RULE`` reruns one rule and merges it into
+``OUT/results.json``.
+
+``--drills`` instead runs every fault drill once (``--drill phantom-random2d=KIND``, FedAvg, 2
+rounds) and prints what it did to the run: the rejection codes per round, whether the global
+model was aggregated, and the final mean global PSNR::
+
+    python benchmarks/federated_robustness.py --drills --out runs/fed-drills --size 32 --rounds 2 --steps 2
 """
 
 from __future__ import annotations
@@ -39,11 +50,47 @@ def run_one(args: argparse.Namespace, name: str, flags: list[str], poisoned: boo
                "--overwrite", "--json", *[str(args.clip) if f == "CLIP" else f for f in flags]]
     if poisoned:
         command += ["--drill", f"{POISONED}=poison"]
-    started = time.time()
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
-    summary = json.loads(result.stdout)
-    summary["wall_s"] = time.time() - started
+    for _ in range(args.retries + 1):
+        started = time.time()
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+        summary = json.loads(result.stdout)
+        summary["wall_s"] = time.time() - started
+        if not summary["errors"]:
+            break
+        print(f"{name} (poisoned={poisoned}): replies missing {summary['errors']}, running again", flush=True)
     return summary
+
+
+DRILLS = ("none", "nan", "huge", "shape", "dtype", "count", "missing-metric", "partition", "stall", "poison")
+
+
+def run_drills(args: argparse.Namespace) -> None:
+    """Every drill once; prints a Markdown table (and writes ``OUT/drills.json``)."""
+    rows = []
+    for kind in DRILLS:
+        out = Path(args.out) / kind
+        command = [sys.executable, "-c", "from automri.cli import main; main()", "fed", "train", "--algorithm",
+                   "fedavg", "--spec", "default", "--size", str(args.size), "--rounds", str(args.rounds),
+                   "--local-epochs", "1", "--steps", str(args.steps), "--batch-size", "4", "--seed", str(args.seed),
+                   "--round-timeout", str(args.round_timeout), "--out", str(out), "--overwrite", "--json"]
+        if kind != "none":
+            command += ["--drill", f"{POISONED}={kind}"]
+        started = time.time()
+        summary = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+        history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        rows.append({"drill": kind, "wall_s": time.time() - started, "errors": summary["errors"],
+                     "aggregated": [rec["aggregated"] for rec in history],
+                     "mean_global_psnr": summary["mean"].get("global-psnr")})
+        print(json.dumps(rows[-1]), flush=True)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "drills.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=2))
+    print("| drill | rejected (round: phase/site code) | aggregated per round | final mean global PSNR | run s |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        errors = "; ".join(f"{r}: " + ", ".join(f"{w} `{c}`" for w, c in sorted(e.items()))
+                           for r, e in row["errors"].items()) or "none"
+        psnr = "-" if row["mean_global_psnr"] is None else f"{row['mean_global_psnr']:.2f}"
+        print(f"| {row['drill']} | {errors} | {row['aggregated']} | {psnr} | {row['wall_s']:.0f} |")
 
 
 def main() -> None:
@@ -54,9 +101,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--clip", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--retries", type=int, default=2)
+    parser.add_argument("--only", choices=[name for name, _ in CONFIGS], default=None)
+    parser.add_argument("--drills", action="store_true", help="run every fault drill once instead")
+    parser.add_argument("--round-timeout", type=float, default=30.0, help="--drills: the round timeout (stall)")
     args = parser.parse_args()
-    rows = []
+    if args.drills:
+        run_drills(args)
+        return
+    results = Path(args.out) / "results.json"
+    previous = json.loads(results.read_text())["rows"] if args.only and results.is_file() else []
+    rows = [row for row in previous if row["rule"] != args.only]
     for name, flags in CONFIGS:
+        if args.only and name != args.only:
+            continue
         for poisoned in (False, True):
             summary = run_one(args, name, flags, poisoned)
             clients = summary["clients"]
@@ -64,10 +122,13 @@ def main() -> None:
             rows.append({"rule": name, "poisoned": poisoned, "wall_s": summary["wall_s"],
                          "mean_global_psnr": summary["mean"]["global-psnr"],
                          "honest_global_psnr": sum(honest) / len(honest),
-                         "clients": {c: row["global-psnr"] for c, row in clients.items()}})
+                         "clients": {c: row["global-psnr"] for c, row in clients.items()},
+                         "errors": summary["errors"]})
             print(json.dumps(rows[-1]), flush=True)
+    order = [name for name, _ in CONFIGS]
+    rows.sort(key=lambda row: (order.index(row["rule"]), row["poisoned"]))
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "results.json").write_text(json.dumps({"args": vars(args), "machine": platform.platform(),
+    results.write_text(json.dumps({"args": vars(args), "machine": platform.platform(),
                                                              "rows": rows}, indent=2))
     names = sorted(rows[0]["clients"])
     print("| rule | poisoned site | " + " | ".join(names) + " | mean of the 2 honest sites | run s |")
@@ -75,7 +136,7 @@ def main() -> None:
     for row in rows:
         cells = " | ".join(f"{row['clients'][n]:.2f}" for n in names)
         print(f"| {row['rule']} | {'yes' if row['poisoned'] else 'no'} | {cells} | "
-              f"{row['honest_global_psnr']:.2f} | {row['wall_s']:.0f} |")
+              f"{row['honest_global_psnr']:.2f} | {row['wall_s']:.0f} |" + (" replies missing" if row["errors"] else ""))
 
 
 if __name__ == "__main__":

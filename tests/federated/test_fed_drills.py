@@ -17,7 +17,7 @@ from automri.federated.guard import REJECT_CODES, RejectedReply, check_count, ch
 from automri.federated.options import TAMPER_KINDS, FedConfig, parse_quorum
 from automri.federated.robust import all_finite
 from automri.federated.strategies import build_strategy
-from automri.federated.task import alpha_names, build_client_model, from_record, to_record, weights_of
+from automri.federated.task import build_client_model, from_record, to_record, weights_of
 
 pytestmark = pytest.mark.usefixtures("task_identity")
 
@@ -110,8 +110,10 @@ def test_list_valued_and_missing_metrics_are_rejected():
 
 def test_a_non_finite_aggregate_is_never_adopted(tiny_spec, monkeypatch):
     strategy, arrays = _setup(tiny_spec)
-    nan = lambda weights, *args, **kwargs: {k: torch.full_like(v, math.nan) for k, v in weights[0].items()}  # noqa: E731
-    monkeypatch.setattr(strategies, "aggregate", nan)
+    def nan_aggregate(weights, *args, **kwargs):
+        return {k: torch.full_like(v, math.nan) for k, v in weights[0].items()}
+
+    monkeypatch.setattr(strategies, "aggregate", nan_aggregate)
     grid = FakeGrid({0: "ok", 1: "ok", 2: "ok"}, shared=strategy.shared_keys)
     new_arrays, record = _round(strategy, grid, arrays)
     assert new_arrays is None and not record["aggregated"] and record["errors"] == {"aggregate": "non-finite"}
