@@ -20,6 +20,8 @@ rounds) and prints what it did to the run: the rejection codes per round, whethe
 model was aggregated, and the final mean global PSNR::
 
     python benchmarks/federated_robustness.py --drills --out runs/fed-drills --size 32 --rounds 2 --steps 2
+
+``--update-norms`` prints each site's honest round-1 update norm (how ``--clip`` was chosen).
 """
 
 from __future__ import annotations
@@ -64,6 +66,24 @@ def run_one(args: argparse.Namespace, name: str, flags: list[str], poisoned: boo
 DRILLS = ("none", "nan", "huge", "shape", "dtype", "count", "missing-metric", "partition", "stall", "poison")
 
 
+def update_norms(args: argparse.Namespace) -> None:
+    """Print each site's honest round-1 update norm ``||w_1 - w_0||_2`` and the weight norm
+    ``||w_0||_2`` at the benchmark's settings (how ``--clip`` was chosen)."""
+    from automri.federated.simulation import build_config
+    from automri.federated.task import build_client_model, client_data, round_seed, train_local, weights_of
+
+    config = build_config("fedavg", "default", args.out, size=args.size, rounds=args.rounds, local_epochs=1,
+                          steps=args.steps, batch_size=4, seed=args.seed, client_root=None)
+    for pid, name in enumerate(config.spec.client_names()):
+        model = build_client_model(config)
+        start = {k: v.clone() for k, v in weights_of(model).items() if v.is_floating_point()}
+        train_local(model, client_data(config, pid), config, round_seed(config, pid, 1))
+        after = weights_of(model)
+        update = sum(((after[k].double() - v.double()) ** 2).sum() for k, v in start.items()) ** 0.5
+        weights = sum((v.double() ** 2).sum() for v in start.values()) ** 0.5
+        print(f"{name}: round-1 update norm {float(update):.2f}, weight norm {float(weights):.2f}")
+
+
 def run_drills(args: argparse.Namespace) -> None:
     """Every drill once; prints a Markdown table (and writes ``OUT/drills.json``)."""
     rows = []
@@ -104,10 +124,14 @@ def main() -> None:
     parser.add_argument("--retries", type=int, default=2)
     parser.add_argument("--only", choices=[name for name, _ in CONFIGS], default=None)
     parser.add_argument("--drills", action="store_true", help="run every fault drill once instead")
+    parser.add_argument("--update-norms", action="store_true", help="print the honest round-1 update norms instead")
     parser.add_argument("--round-timeout", type=float, default=30.0, help="--drills: the round timeout (stall)")
     args = parser.parse_args()
     if args.drills:
         run_drills(args)
+        return
+    if args.update_norms:
+        update_norms(args)
         return
     results = Path(args.out) / "results.json"
     previous = json.loads(results.read_text())["rows"] if args.only and results.is_file() else []
