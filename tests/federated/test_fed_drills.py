@@ -64,7 +64,7 @@ def test_no_client_text_reaches_the_round_record(tiny_spec):
     strategy, arrays = _setup(tiny_spec)
     _, record = _round(strategy, FakeGrid({0: "ok", 1: "error", 2: "leak"}), arrays)
     assert record["errors"] == {"train/b": "client-error", "train/c": "not-allowed",
-                                "evaluate/b": "client-error", "evaluate/c": "not-allowed"}
+                                "evaluate/b": "client-error", "evaluate/c": "not-allowed", "aggregate": "quorum"}
     assert "patient" not in repr(record) and "Traceback" not in repr(record)
 
 
