@@ -162,3 +162,22 @@ def test_fault_config_names_known_kinds_and_clients(tiny_spec):
         FedConfig("fedavg", tiny_spec, faults={"tamper": {"z": "nan"}})
     with pytest.raises(AutoMRIError, match="faults 'bogus'"):
         FedConfig("fedavg", tiny_spec, faults={"bogus": 1})
+
+
+def test_round_line_shows_psnr_and_every_rejection():
+    from automri.federated.report import round_line
+
+    record = {"round": 2, "mean": {"global-psnr": 21.234, "personal-psnr": 22.0}, "train": {}, "aggregated": False,
+              "errors": {"train/b": "non-finite", "aggregate": "quorum"}}
+    assert round_line(record, 5) == ("round 2/5: global PSNR 21.23 dB, personal PSNR 22.00 dB; "
+                                     "global model kept (quorum); rejected: train/b (non-finite)")
+
+
+def test_cli_drill_flag_parses_client_kind_pairs(tiny_spec):
+    from automri.cli.fed import robustness_options
+
+    options = robustness_options("median", 0.34, 2.0, "2", 30.0, ["b=nan", "c=stall"])
+    assert options["faults"] == {"tamper": {"b": "nan", "c": "stall"}} and options["min_clients"] == 2
+    assert FedConfig("fedavg", tiny_spec, **options).quorum == 2
+    with pytest.raises(AutoMRIError, match="--drill 'b': expected CLIENT=KIND"):
+        robustness_options("fedavg", 0.34, None, "0.5", 30.0, ["b"])
