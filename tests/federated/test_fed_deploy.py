@@ -1,6 +1,7 @@
 """Flower's deployment engine on loopback: a SuperLink and SuperNodes as real processes.
 
-The insecure 1-round run is in the default suite; TLS + SuperNode authentication is marked slow."""
+The secure 1-round run (TLS + SuperNode authentication, the default of ``automri fed deploy``) is in
+the default suite; the insecure one is marked slow."""
 
 from __future__ import annotations
 
@@ -94,11 +95,11 @@ def _deploy(tmp_path, tls: bool):
     assert _processes_using(work) == []  # every process we started (and its children) is gone
 
 
-def test_deployment_engine_one_round_two_supernodes(tmp_path):
+@pytest.mark.slow
+def test_deployment_engine_one_round_two_supernodes_insecure(tmp_path):
     _deploy(tmp_path, tls=False)
 
 
-@pytest.mark.slow
 def test_deployment_engine_with_tls_and_supernode_auth(tmp_path):
     _deploy(tmp_path, tls=True)
 
