@@ -1,6 +1,7 @@
 """Flower's deployment engine on loopback: a SuperLink and SuperNodes as real processes.
 
-The insecure 1-round run is in the default suite; TLS + SuperNode authentication is marked slow."""
+The secure 1-round run (TLS + SuperNode authentication, the default of ``automri fed deploy``) is in
+the default suite; the insecure one is marked slow."""
 
 from __future__ import annotations
 
@@ -94,10 +95,25 @@ def _deploy(tmp_path, tls: bool):
     assert _processes_using(work) == []  # every process we started (and its children) is gone
 
 
-def test_deployment_engine_one_round_two_supernodes(tmp_path):
+@pytest.mark.slow
+def test_deployment_engine_one_round_two_supernodes_insecure(tmp_path):
     _deploy(tmp_path, tls=False)
 
 
-@pytest.mark.slow
 def test_deployment_engine_with_tls_and_supernode_auth(tmp_path):
     _deploy(tmp_path, tls=True)
+
+
+def test_deploy_is_secure_by_default_and_insecure_warns(tmp_path):
+    spec_file = tmp_path / "fed.yaml"
+    spec_file.write_text(yaml.safe_dump(TINY_SPEC))
+    base = ["fed", "deploy", "--algorithm", "fedavg", "--spec", str(spec_file), "--rounds", "1", "--size", "16",
+            "--print-only", "--port", "9556"]
+    secure = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "secure")])
+    assert secure.exit_code == 0, secure.output
+    assert "--ssl-certfile" in secure.output and "--enable-supernode-auth" in secure.output
+    assert "--insecure" not in secure.output and "WARNING" not in secure.output
+    insecure = CliRunner().invoke(app, [*base, "--insecure", "--out", str(tmp_path / "insecure")])
+    assert insecure.exit_code == 0, insecure.output
+    assert "WARNING: --insecure" in insecure.output and "--insecure" in insecure.output.replace("WARNING: --insecure", "")
+    assert "--ssl-certfile" not in insecure.output and "--enable-supernode-auth" not in insecure.output

@@ -10,7 +10,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord, RecordDic
 
 from automri.federated.accounting import message_bytes
 from automri.federated.guard import OutgoingMessageError, check_reply
-from automri.federated.local import FedMRI, join_peers, split_peers, update_personal_state
+from automri.federated.local import FedMRI, update_personal_state
 from automri.federated.objectives import fedmri_regulariser, proximal_term
 from automri.federated.options import FedConfig
 from automri.federated.personalise import PrivateWeightsError, check_private, ema_personalised, ema_update, personal_ema
@@ -177,8 +177,6 @@ def test_fedmri_shares_only_the_encoder(tiny_spec):
     keys = set(build_client_model(config).state_dict())
     assert shared and shared < keys
     assert all(k.split(".")[0] in ("down_sample_layers", "conv") for k in shared)
-    peers = {0: {"a.w": torch.ones(1)}, 2: {"a.w": torch.zeros(1)}}
-    assert [p["a.w"].item() for p in split_peers(join_peers(peers))] == [1.0, 0.0]
     with pytest.raises(Exception, match="needs a U-Net"):
         FedMRI.shared_keys(config.with_changes(model="dccnn", model_options={}))
 

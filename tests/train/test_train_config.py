@@ -17,7 +17,8 @@ from automri.train.config import (
     load_config,
 )
 
-REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED_CONFIGS = REPO / "src" / "automri" / "configs"
 PAPER_MODELS = {"zero_filled", "cs_tv", "unet", "dccnn", "modl", "rdn", "cddn_tdc", "cell", "rir"}
 
 
@@ -73,11 +74,12 @@ def test_flags_override_the_file_and_are_validated():
         apply_overrides(base, {"train.nope": 1})
 
 
-def test_every_paper_config_ships_validated_and_matches_the_repo_copy():
+def test_every_paper_config_ships_validated_and_is_the_one_copy():
     assert PAPER_MODELS <= set(builtin_config_names())
+    assert not (REPO / "configs").exists()  # one copy of the shipped configs: the package's
     for name in PAPER_MODELS:
         packaged = builtin_config(name)
-        assert load_config(REPO_CONFIGS / f"{name}.yaml") == packaged
+        assert load_config(SHIPPED_CONFIGS / f"{name}.yaml") == packaged
         assert packaged.notes, f"{name}.yaml should say where its hyper-parameters come from"
     cell, rir = builtin_config("cell"), builtin_config("rir")
     assert cell.model.genotype["nodes"][2] == [["sep_conv_5x5", 0], ["std_conv_7x7", 3]]  # FedNAS_V1
@@ -86,4 +88,4 @@ def test_every_paper_config_ships_validated_and_matches_the_repo_copy():
     assert builtin_config("modl").model.options["iterations"] == 10
     with pytest.raises(AutoMRIError, match="config 'vit': no built-in configuration"):
         builtin_config("vit")
-    assert os.path.isfile(REPO_CONFIGS / "unet.yaml")
+    assert os.path.isfile(SHIPPED_CONFIGS / "unet.yaml")

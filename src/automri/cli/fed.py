@@ -36,6 +36,29 @@ MaxMbOpt = Annotated[float, typer.Option("--max-message-mb", help="Largest messa
 OptionOpt = Annotated[list[str] | None, typer.Option("--model-option", help="Network option KEY=VALUE (repeatable), e.g. chans=8.")]
 SpaceOpt = Annotated[list[str] | None, typer.Option("--space-option", help="Search space / genotype network option KEY=VALUE (repeatable), e.g. hidden=8.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
+AggregationOpt = Annotated[str, typer.Option("--aggregation", help="How the server combines replies: fedavg (weighted mean), median or trimmed-mean (coordinate-wise, unweighted).")]
+TrimOpt = Annotated[float, typer.Option("--trim-fraction", help="trimmed-mean: fraction cut at each end (at least 1/K for K clients).")]
+ClipOpt = Annotated[float | None, typer.Option("--clip-norm", help="Clip each client's update w_k - w_global to this L2 norm before aggregation.")]
+MinClientsOpt = Annotated[str, typer.Option("--min-clients", help="Quorum: accepted replies a round needs, a count (2) or a fraction of the clients (0.5).")]
+DiscoveryOpt = Annotated[float, typer.Option("--discovery-timeout", help="Seconds to wait for the nodes to tell their partition id.")]
+DrillOpt = Annotated[list[str] | None, typer.Option("--drill", help="Fault drill CLIENT=KIND (repeatable): nan, huge, shape, dtype, count, missing-metric, partition, stall or poison.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", help="Show Flower's and Ray's logs on the console (they always go to OUT/flower.log).")]
+
+
+def robustness_options(aggregation: str, trim_fraction: float, clip_norm: float | None, min_clients: str,
+                       discovery_timeout: float, drill: list[str] | None) -> dict[str, Any]:
+    """The :class:`~automri.federated.options.FedConfig` fields of the robustness flags."""
+    from automri.federated.options import parse_quorum
+
+    drills = {}
+    for pair in drill or []:
+        client, sep, kind = pair.partition("=")
+        if not sep or not client or not kind:
+            raise AutoMRIError(f"--drill {pair!r}: expected CLIENT=KIND, e.g. site-b=nan")
+        drills[client.strip()] = kind.strip()
+    return {"aggregation": aggregation, "trim_fraction": trim_fraction, "clip_norm": clip_norm,
+            "min_clients": parse_quorum(min_clients), "discovery_timeout": discovery_timeout,
+            "faults": {"tamper": drills} if drills else {}}
 
 
 def parse_options(pairs: list[str] | None, flag: str) -> dict[str, Any]:
@@ -73,17 +96,14 @@ def _show(summary: dict[str, Any], as_json: bool, title: str) -> None:
 
 
 def _simulate(algorithm: str, as_json: bool, max_message_mb: float, **kwargs: Any) -> None:
-    """Run :func:`automri.federated.simulation.run_federated` (``--max-message-mb`` in MiB) and show its summary."""
-    from rich.console import Console
-
+    """Run :func:`automri.federated.simulation.run_federated` (``--max-message-mb`` in MiB) and show
+    its summary; progress is one line per round on stderr."""
     from automri.federated.simulation import run_federated
 
     kwargs["max_message_bytes"] = int(max_message_mb * 2**20)
-    if as_json:
-        summary = run_federated(algorithm, **kwargs)
-    else:
-        with Console(stderr=True).status(f"federated {algorithm}: {kwargs['rounds']} rounds (Flower simulation)"):
-            summary = run_federated(algorithm, **kwargs)
+    typer.echo(f"federated {algorithm}: {kwargs['rounds']} rounds (Flower simulation, logs in {kwargs['out']}/flower.log)",
+               err=True)
+    summary = run_federated(algorithm, **kwargs)
     _show(summary, as_json, f"automri fed {algorithm}")
 
 
@@ -101,9 +121,16 @@ def search_command(
     weighting: WeightingOpt = "samples",
     round_timeout: TimeoutOpt = 600.0,
     max_message_mb: MaxMbOpt = 512.0,
+    aggregation: AggregationOpt = "fedavg",
+    trim_fraction: TrimOpt = 0.34,
+    clip_norm: ClipOpt = None,
+    min_clients: MinClientsOpt = "0.5",
+    discovery_timeout: DiscoveryOpt = 60.0,
+    drill: DrillOpt = None,
     seed: SeedOpt = 0,
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
+    verbose: VerboseOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Federated architecture search (FedNAS with MiLeNAS; w and alpha averaged); writes genotype.json.
@@ -114,7 +141,8 @@ def search_command(
         "fednas", as_json, spec=spec, rounds=rounds, local_epochs=local_epochs, steps=steps, out=out, seed=seed,
         resume=resume, overwrite=overwrite, size=size, batch_size=batch_size, lr=lr, milenas_beta=beta,
         space_options=parse_options(space_option, "--space-option"), weighting=weighting,
-        round_timeout=round_timeout, max_message_mb=max_message_mb,
+        round_timeout=round_timeout, max_message_mb=max_message_mb, verbose=verbose,
+        **robustness_options(aggregation, trim_fraction, clip_norm, min_clients, discovery_timeout, drill),
     )
 
 
@@ -165,21 +193,31 @@ def train_command(
     weighting: WeightingOpt = "samples",
     round_timeout: TimeoutOpt = 600.0,
     max_message_mb: MaxMbOpt = 512.0,
+    aggregation: AggregationOpt = "fedavg",
+    trim_fraction: TrimOpt = 0.34,
+    clip_norm: ClipOpt = None,
+    min_clients: MinClientsOpt = "0.5",
+    discovery_timeout: DiscoveryOpt = 60.0,
+    drill: DrillOpt = None,
     seed: SeedOpt = 0,
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
+    verbose: VerboseOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Federated training: Non-Fed, FedAvg, FedProx, FedMRI or FedAutoMRI (genotype + client EMA).
 
     Example: automri fed train --algorithm fedautomri --genotype runs/fedsearch/genotype.json --rounds 10 --size 64 --out runs/fedtrain
+
+    Robustness drill: automri fed train --algorithm fedavg --rounds 3 --size 32 --aggregation median --drill phantom-random2d=poison --out runs/drill
     """
     options = _train_options(algorithm, model, model_option, space_option, genotype, mu, ema, ema_gamma, ema_train_from,
                              ema_reading)
     _simulate(
         algorithm, as_json, spec=spec, rounds=rounds, local_epochs=local_epochs, steps=steps, out=out, seed=seed,
         resume=resume, overwrite=overwrite, size=size, batch_size=batch_size, lr=lr, weighting=weighting,
-        round_timeout=round_timeout, max_message_mb=max_message_mb, **options,
+        round_timeout=round_timeout, max_message_mb=max_message_mb, verbose=verbose, **options,
+        **robustness_options(aggregation, trim_fraction, clip_norm, min_clients, discovery_timeout, drill),
     )
 
 
@@ -198,8 +236,9 @@ def deploy_command(
     space_option: SpaceOpt = None,
     genotype: GenotypeOpt = None,
     workdir: Annotated[Path | None, typer.Option("--workdir", help="Folder for the app, certificates, keys, node homes and logs (default OUT/deploy).")] = None,
-    tls: Annotated[bool, typer.Option("--tls", help="TLS with a self-signed CA made for this trial.")] = False,
-    auth: Annotated[bool, typer.Option("--auth", help="SuperNode authentication with registered EC keys (needs --tls).")] = False,
+    tls: Annotated[bool, typer.Option("--tls", help="TLS with a self-signed CA made for this trial (the default; kept for old scripts).")] = True,
+    auth: Annotated[bool, typer.Option("--auth/--no-auth", help="SuperNode authentication with registered EC keys (default on; needs TLS).")] = True,
+    insecure: Annotated[bool, typer.Option("--insecure", help="No TLS and no SuperNode authentication: plaintext traffic any process can join (loopback trials only; prints a warning).")] = False,
     host: Annotated[str, typer.Option("--host", help="Address the SuperLink listens on / SuperNodes connect to.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option("--port", help="SuperLink port (default: a free one).")] = None,
     print_only: Annotated[bool, typer.Option("--print-only", help="Only print the commands each site runs.")] = False,
@@ -212,10 +251,15 @@ def deploy_command(
     """Run with Flower's deployment engine: a SuperLink and one SuperNode per client as real processes
     on this machine (or, with --print-only, the commands to run at real sites).
 
-    Example: automri fed deploy --algorithm fedavg --spec default --rounds 1 --size 32 --tls --auth --out runs/fed-deploy
+    Secure by default: TLS with a CA made for this trial and SuperNode authentication; --no-auth
+    keeps TLS only, --insecure turns both off (with a warning).
+
+    Example: automri fed deploy --algorithm fedavg --spec default --rounds 1 --size 32 --out runs/fed-deploy
     """
     from automri.federated.deploy import deploy_local, format_plan, plan_deployment
     from automri.federated.simulation import build_config
+
+    tls, auth = security_mode(tls, auth, insecure)
 
     options = {} if algorithm == "fednas" else _train_options(algorithm, model, model_option, space_option, genotype,
                                                               0.01, True, 0.9, "global")
@@ -232,6 +276,19 @@ def deploy_command(
     with Console(stderr=True).status(f"deploying {config.num_clients} SuperNodes + SuperLink on {host}"):
         summary = deploy_local(config, folder, tls=tls, auth=auth, resume=resume, overwrite=overwrite)
     _show(summary, as_json, f"automri fed deploy {algorithm}")
+
+
+INSECURE_WARNING = ("WARNING: --insecure: no TLS and no SuperNode authentication; model updates travel in "
+                    "plaintext and any process that reaches the SuperLink can join as a site. Use only for loopback trials.")
+
+
+def security_mode(tls: bool, auth: bool, insecure: bool) -> tuple[bool, bool]:
+    """``(tls, auth)`` of ``automri fed deploy``: TLS + SuperNode authentication unless ``--insecure``
+    (which prints :data:`INSECURE_WARNING` on stderr)."""
+    if insecure:
+        typer.echo(INSECURE_WARNING, err=True)
+        return False, False
+    return tls, auth
 
 
 def register(app: typer.Typer) -> None:

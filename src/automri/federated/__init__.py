@@ -9,7 +9,9 @@ Modules, in the order a run uses them:
   ``personalise`` (FedAutoMRI's client-side EMA).
 - ``client_app`` / ``server_app``: the Flower ``ClientApp`` and ``ServerApp`` factories.
 - ``strategies``: server-side aggregation of each algorithm (FedAvg, Non-Fed, FedMRI, FedNAS).
-- ``guard`` (what may leave a client, size bound), ``accounting`` (bytes per message),
+- ``guard`` (what may leave a client, size bound, server-side validation of every reply),
+  ``robust`` (median, trimmed mean, update clipping), ``drills`` (tampered-client fault drills),
+  ``logs`` (quiet runs: Flower / Ray logs to a file), ``accounting`` (bytes per message),
   ``state`` (client private state on disk, server checkpoint and resume), ``report`` (summary, figures).
 - ``simulation`` (``run_federated``), ``deploy`` and ``certs`` (SuperLink + SuperNodes, TLS, auth).
 """

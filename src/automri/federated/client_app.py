@@ -28,12 +28,13 @@ from flwr.clientapp import ClientApp
 
 from automri.errors import AutoMRIError
 from automri.eval.figures import reconstruction_panel
+from automri.federated.drills import claimed_partition, tamper_reply
 from automri.federated.guard import COMPUTE_METRIC, check_reply
 from automri.federated.local import local_algorithm
 from automri.federated.options import RUN_CONFIG_KEY, FedConfig
 from automri.federated.personalise import check_private
 from automri.federated.state import ClientStore, client_folder
-from automri.federated.task import client_data, client_spec, first_slice_images, from_record, to_record
+from automri.federated.task import client_data, client_spec, first_slice_images, from_record, round_seed, to_record
 
 
 class FaultDrill(RuntimeError):
@@ -60,8 +61,9 @@ def partition_of(context: Context, config: FedConfig) -> int:
 
 def _identify(config: FedConfig, msg: Message, context: Context) -> Message:
     pid = partition_of(context, config)
-    content = RecordDict({"metrics": MetricRecord({"partition-id": pid})})
-    check_reply(content, {}, config.max_message_bytes, f"client {config.spec.clients[pid].name}")
+    name = config.spec.clients[pid].name
+    content = RecordDict({"metrics": MetricRecord({"partition-id": claimed_partition(config, name, pid)})})
+    check_reply(content, {}, config.max_message_bytes, f"client {name}")
     return Message(content=content, reply_to=msg)
 
 
@@ -88,9 +90,12 @@ def _step(config: FedConfig, msg: Message, context: Context, phase: str) -> Mess
     if phase == "evaluate" and bool(settings["final"]) and folder is not None:
         _write_panel(folder, client.name, outcome.models, algorithm.data.test)
     compute_s = time.perf_counter() - started
+    send, metrics = outcome.send, {**outcome.metrics, "partition-id": pid, COMPUTE_METRIC: compute_s}
+    if phase == "train":
+        send, metrics = tamper_reply(config, client.name, send, metrics, round_seed(config, pid, server_round))
     content = RecordDict({
-        **{name: to_record(weights) for name, weights in outcome.send.items()},
-        "metrics": MetricRecord({**outcome.metrics, "partition-id": pid, COMPUTE_METRIC: compute_s}),
+        **{name: to_record(weights) for name, weights in send.items()},
+        "metrics": MetricRecord(metrics),
     })
     check_reply(content, algorithm.shared_keys(config), config.max_message_bytes, f"client {client.name}")
     return Message(content=content, reply_to=msg)

@@ -2,8 +2,7 @@
 
 Framework-free: weights are plain ``{name: tensor}`` dicts; :mod:`automri.federated.client_app`
 converts Flower records to and from them. ``received`` maps a record name of the server's
-message (``arrays``: global weights, ``alpha``: FedNAS architecture weights, ``peers``: FedMRI's
-previous-round client encoders) to its tensors; ``state`` is the client's private
+message (``arrays``: global weights, ``alpha``: FedNAS architecture weights) to its tensors; ``state`` is the client's private
 :class:`~automri.federated.state.ClientState` (``None`` before its first round).
 
 Every algorithm scores two models on the client's own test split each round:
@@ -46,7 +45,6 @@ from automri.federated.task import (
 )
 
 Received = dict[str, StateDict]
-PEER_SEPARATOR = "/"
 
 
 @dataclass
@@ -155,8 +153,13 @@ class FedProx(LocalAlgorithm):
 
 class FedMRI(LocalAlgorithm):
     """Only the U-Net encoder is shared; the decoder stays on the client. From round 2 the loss is
-    ``lam * L + beta * posi / (nega + 1e-14)`` (:func:`fedmri_regulariser`); in round 1 there are
-    no previous-round client encoders and the regulariser is off."""
+    ``lam * L + beta * posi / (nega + 1e-14)`` (:func:`fedmri_regulariser`) with the received global
+    encoder as the positive and the client's OWN previous-round encoder (from its private state)
+    as the negative: no client ever receives another client's weights (the official code uses
+    every client's previous encoder as negatives; see docs/faithfulness.md). In round 1 there is
+    no previous encoder and the regulariser is off."""
+
+    previous: StateDict | None = None
 
     @staticmethod
     def encoder_keys(config: FedConfig) -> list[str]:
@@ -172,21 +175,22 @@ class FedMRI(LocalAlgorithm):
 
     def start_model(self, received: Received, state: ClientState | None) -> nn.Module:
         model = build_client_model(self.config)
+        self.previous = None
         if state is not None:
             load_weights(model, state.weights["model"])  # own decoder (and last encoder)
+            keys = set(self.encoder_keys(self.config))
+            self.previous = {k: v.detach().clone() for k, v in state.weights["model"].items() if k in keys}
         load_weights(model, received.get("arrays", {}))  # round 1: full model; then the global encoder
         return model
 
     def local_update(self, model: nn.Module, received: Received, server_round: int) -> dict[str, float]:
-        peers = split_peers(received.get("peers", {}))
-        if not peers:
+        if not self.previous:
             return train_local(model, self.data, self.config, self._seed(server_round), data_weight=self.config.fedmri_lam)
-        keys = set(self.encoder_keys(self.config))
-        server = {k: v.detach().clone() for k, v in received["arrays"].items() if k in keys}
-        beta = self.config.fedmri_beta
+        server = {k: v.detach().clone() for k, v in received["arrays"].items() if k in self.previous}
+        negatives, beta = [self.previous], self.config.fedmri_beta
         return train_local(
             model, self.data, self.config, self._seed(server_round), data_weight=self.config.fedmri_lam,
-            extra_loss=lambda m: fedmri_regulariser(m, server, peers, beta),
+            extra_loss=lambda m: fedmri_regulariser(m, server, negatives, beta),
         )
 
     def to_send(self, model: nn.Module) -> dict[str, StateDict]:
@@ -280,20 +284,6 @@ def update_personal_state(
         weights["personal"] = ema_personalised(weights["ema"], gamma, t)
     counters = {**state.counters, "ema-t": t, "ema-round": server_round}
     return ClientState(server_round, weights, counters)
-
-
-def join_peers(encoders: dict[int, StateDict]) -> StateDict:
-    """Pack per-client encoders into one flat dict ``"<partition>/<param>"`` (FedMRI's ``peers``)."""
-    return {f"{pid}{PEER_SEPARATOR}{key}": value for pid, weights in encoders.items() for key, value in weights.items()}
-
-
-def split_peers(flat: StateDict) -> list[StateDict]:
-    """Inverse of :func:`join_peers`, ordered by partition id."""
-    grouped: dict[int, StateDict] = {}
-    for name, value in flat.items():
-        pid, key = name.split(PEER_SEPARATOR, 1)
-        grouped.setdefault(int(pid), {})[key] = value
-    return [grouped[pid] for pid in sorted(grouped)]
 
 
 LOCAL_ALGORITHMS: dict[str, type[LocalAlgorithm]] = {

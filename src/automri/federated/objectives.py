@@ -31,8 +31,9 @@ def fedmri_regulariser(
     """FedMRI's weighted contrastive term as coded (``engine.train_one_epoch_ours``):
     ``beta * posi / (nega + 1e-14)`` with ``posi = sum_k ||theta_k - server_k||_1`` over the shared
     parameters ``k`` (the keys of ``server_weights``, the received global encoder) and
-    ``nega = sum_peers sum_k ||theta_k - peer_k||_1`` over every client's pre-aggregation encoder of
-    the previous round. A parameter-space ratio, not a feature-space InfoNCE."""
+    ``nega = sum_peers sum_k ||theta_k - peer_k||_1`` over the negatives ``peers`` (in the official
+    code every client's pre-aggregation encoder of the previous round; AutoMRI passes only the
+    client's own previous encoder). A parameter-space ratio, not a feature-space InfoNCE."""
     params = _parameters(model, server_weights.keys())
     posi = sum((p - server_weights[name].to(p.dtype)).abs().sum() for name, p in params.items())
     nega = sum(

@@ -9,10 +9,12 @@ JSON string ``automri-config`` declared in the generated app's ``[tool.flwr.app.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from automri.errors import AutoMRIError
+from automri.federated.robust import AGGREGATIONS, check_trim
 from automri.federated.spec import FederationSpec, spec_from_dict
 
 ALGORITHMS = ("nonfed", "fedavg", "fedprox", "fedmri", "fednas", "fedautomri")
@@ -26,6 +28,9 @@ EMA_TRAIN_FROM = ("global", "personal")
 EMA_READINGS = ("personal", "global")
 WEIGHTINGS = ("samples", "equal")
 RUN_CONFIG_KEY = "automri-config"
+TAMPER_KINDS = ("nan", "huge", "shape", "dtype", "count", "missing-metric", "partition", "stall", "poison")
+"""What a drilled client sends instead of its honest reply (see :mod:`automri.federated.drills`)."""
+FAULT_KEYS = ("client_raise", "server_stop_after", "tamper")
 
 
 @dataclass(frozen=True)
@@ -63,17 +68,28 @@ class FedConfig:
             network overrides for ``fedautomri`` (e.g. ``{"iterations": 2}``).
         nas_options: extra ``MiLeNAS`` keyword arguments (e.g. ``{"arch_lr": 3e-4}``).
         milenas_beta: MiLeNAS weight of the validation gradient of alpha (0.01 in GAutoMRI).
+        aggregation: how the server combines the replies, one of :data:`automri.federated.robust.AGGREGATIONS`
+            (``fedavg``: weighted mean; ``median`` / ``trimmed-mean``: coordinate-wise, unweighted).
+        trim_fraction: fraction cut at each end by ``trimmed-mean`` (at least one client per end).
+        clip_norm: bound on the L2 norm of each client's update ``w_k - w_global`` per record
+            (``None``: no clipping).
         round_timeout: seconds the server waits for the replies of one round; missing clients
             are reported and the round aggregates the others.
         node_wait: seconds the server waits for all clients to connect before a round.
-        min_clients: fewest replies a round needs to aggregate (fewer: the global model is kept).
+        discovery_timeout: seconds the server waits for the nodes to tell their partition id.
+        min_clients: quorum, the fewest accepted replies a round needs to aggregate (fewer: the
+            global model is kept): a count (``int`` >= 1) or a fraction of the clients (``float``
+            in (0, 1], rounded up).
+        max_examples: largest sample count a client may report (larger: the reply is rejected).
+        max_weight_abs: largest magnitude of a value in a client's arrays (larger: rejected).
         max_message_bytes: largest message either side may send; bigger ones are refused.
         seed: seed of every random choice (model init, data order, masks).
         out: run directory (server side).
         client_root: folder of the clients' private state (``<client_root>/<client name>/``) when
             the node does not pass ``state-dir`` in its node config (simulation).
         faults: fault drills for testing tolerance: ``{"client_raise": {"<client>": round},
-            "server_stop_after": round}``.
+            "server_stop_after": round, "tamper": {"<client>": kind}}`` with ``kind`` one of
+            :data:`TAMPER_KINDS` (applied to every train reply of that client).
     """
 
     algorithm: str
@@ -99,9 +115,15 @@ class FedConfig:
     space_options: dict[str, Any] = field(default_factory=dict)
     nas_options: dict[str, Any] = field(default_factory=dict)
     milenas_beta: float = 0.01
+    aggregation: str = "fedavg"
+    trim_fraction: float = 0.34
+    clip_norm: float | None = None
     round_timeout: float = 600.0
     node_wait: float = 120.0
-    min_clients: int = 1
+    discovery_timeout: float = 60.0
+    min_clients: int | float = 0.5
+    max_examples: int = 1_000_000
+    max_weight_abs: float = 1e6
     max_message_bytes: int = 512 * 2**20
     seed: int = 0
     out: str = "runs/fed"
@@ -125,13 +147,38 @@ class FedConfig:
         check(self.mu >= 0, "mu", "a number >= 0", self.mu)
         check(self.round_timeout > 0, "--round-timeout", "seconds > 0", self.round_timeout)
         check(self.max_message_bytes > 0, "max_message_bytes", "a positive byte count", self.max_message_bytes)
-        check(1 <= self.min_clients <= len(self.spec.clients), "min_clients",
-              f"between 1 and the number of clients ({len(self.spec.clients)})", self.min_clients)
-        unknown = set(self.faults) - {"client_raise", "server_stop_after"}
-        check(not unknown, "faults", "only 'client_raise' and 'server_stop_after'", sorted(unknown))
+        check(self.discovery_timeout > 0, "--discovery-timeout", "seconds > 0", self.discovery_timeout)
+        check(self.aggregation in AGGREGATIONS, "--aggregation", f"one of {', '.join(AGGREGATIONS)}", self.aggregation)
+        if self.aggregation == "trimmed-mean":
+            check_trim(self.trim_fraction, len(self.spec.clients))
+        check(self.clip_norm is None or self.clip_norm > 0, "--clip-norm", "a norm > 0", self.clip_norm)
+        check(self.max_examples >= 1, "max_examples", "a positive integer", self.max_examples)
+        check(self.max_weight_abs > 0, "max_weight_abs", "a magnitude > 0", self.max_weight_abs)
+        check(_valid_quorum(self.min_clients, len(self.spec.clients)), "--min-clients",
+              f"a count between 1 and the number of clients ({len(self.spec.clients)}) or a fraction in (0, 1]",
+              self.min_clients)
+        self._check_faults()
+
+    def _check_faults(self) -> None:
+        """Fault drills name known keys, clients of the spec and known tamper kinds."""
+        unknown = sorted(set(self.faults) - set(FAULT_KEYS))
+        if unknown:
+            raise AutoMRIError(f"faults {unknown[0]!r}: expected one of {', '.join(FAULT_KEYS)}")
         names = set(self.spec.client_names())
-        for name in self.faults.get("client_raise", {}):
-            check(name in names, "faults.client_raise", f"a client name of the spec {sorted(names)}", name)
+        for key in ("client_raise", "tamper"):
+            for name in self.faults.get(key, {}):
+                if name not in names:
+                    raise AutoMRIError(f"faults.{key} {name!r}: expected a client name of the spec {sorted(names)}")
+        for name, kind in self.faults.get("tamper", {}).items():
+            if kind not in TAMPER_KINDS:
+                raise AutoMRIError(f"faults.tamper.{name} {kind!r}: expected one of {', '.join(TAMPER_KINDS)}")
+
+    @property
+    def quorum(self) -> int:
+        """:attr:`min_clients` as a number of replies (a fraction rounded up, at least 1)."""
+        if isinstance(self.min_clients, float):
+            return max(1, math.ceil(self.min_clients * self.num_clients - 1e-9))
+        return self.min_clients
 
     @property
     def num_clients(self) -> int:
@@ -165,7 +212,29 @@ class FedConfig:
         return replace(self, **changes)
 
 
-RESUME_MAY_CHANGE = ("rounds", "round_timeout", "node_wait", "faults", "out", "client_root")
+def _valid_quorum(value: Any, clients: int) -> bool:
+    """An int count in ``[1, clients]`` or a float fraction in ``(0, 1]``."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return 1 <= value <= clients
+    return isinstance(value, float) and 0.0 < value <= 1.0
+
+
+def parse_quorum(text: str) -> int | float:
+    """``--min-clients`` text: ``"2"`` -> 2 (a count), ``"0.5"`` -> 0.5 (a fraction)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise AutoMRIError(f"--min-clients {text!r}: expected a count such as 2 or a fraction such as 0.5") from None
+
+
+RESUME_MAY_CHANGE = ("rounds", "round_timeout", "node_wait", "discovery_timeout", "min_clients", "faults", "out",
+                     "client_root")
 """Options a resumed run may change; every other option must equal the original run's."""
 
 

@@ -8,7 +8,7 @@
      "mean": {"global-psnr", ...},             # mean over clients of their latest scores
      "bytes_up_total", "bytes_down_total",
      "missing": {"<round>": {"train": [...], "evaluate": [...]}},   # rounds where someone was missing
-     "errors": {"<round>": {"train/<client>": reason}},
+     "errors": {"<round>": {"train/<client>": code}},   # reason codes of guard.REJECT_CODES
      "best": {...},                             # fednas: round, val_psnr, genotype of the kept genotype
      "round_overhead_s", "client_compute_s", "round_wall_s",   # means over rounds (see round_timing)
      "timing": [{"round", "round_wall_s", "compute_max_s", "compute_sum_s", "overhead_s"}, ...]}
@@ -88,6 +88,20 @@ def timing_rows(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``{"round", **timing}`` of every round record that has a timing (all rounds of runs made
     since rounds were timed)."""
     return [{"round": rec["round"], **rec["timing"]} for rec in history if "timing" in rec]
+
+
+def round_line(record: dict[str, Any], rounds: int) -> str:
+    """One console line for a round: mean PSNR of the global (and personalised) model over the
+    clients that were scored, and every site whose reply was rejected or missing, with its code."""
+    mean = record["mean"]
+    scores = [f"{role} PSNR {mean[f'{role}-psnr']:.2f} dB" for role in ROLES if f"{role}-psnr" in mean]
+    line = f"round {record['round']}/{rounds}: " + (", ".join(scores) if scores else "no scores")
+    errors = dict(record["errors"])
+    if "aggregate" in errors:
+        line += f"; global model kept ({errors.pop('aggregate')})"
+    if errors:
+        line += "; rejected: " + ", ".join(f"{where} ({code})" for where, code in sorted(errors.items()))
+    return line
 
 
 def client_table(config: FedConfig, history: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

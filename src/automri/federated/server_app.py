@@ -24,8 +24,10 @@ from flwr.serverapp import Grid, ServerApp
 from automri.atomic import json_default, write_text_atomic
 from automri.errors import AutoMRIError
 from automri.federated.client_app import resolve_config
+from automri.federated.logs import PROGRESS
 from automri.federated.options import FedConfig
-from automri.federated.report import add_round_timing, write_report
+from automri.federated.report import add_round_timing, round_line, write_report
+from automri.federated.robust import all_finite
 from automri.federated.state import attach_run, load_server_checkpoint, save_server_checkpoint
 from automri.federated.strategies import build_strategy
 from automri.federated.task import build_client_model, from_record, to_record, weights_of
@@ -52,7 +54,6 @@ def _truncate_round_logs(run: RunDir, rounds_done: int) -> None:
 
 def run_server(grid: Grid, config: FedConfig) -> dict[str, Any]:
     """Run (or continue) the federated rounds of ``config`` on ``grid``; returns the summary."""
-
     run, token = attach_run(config)
     model = build_client_model(config)
     arrays, done, history = to_record(weights_of(model)), 0, []
@@ -72,6 +73,7 @@ def run_server(grid: Grid, config: FedConfig) -> dict[str, Any]:
         strategy.end_round(strategy.log.round, record)
         history.append(record)
         run.log_metrics(record)
+        PROGRESS.info(round_line(record, config.rounds))
         for line in strategy.log.audit:
             run.append_jsonl(AUDIT, line)
         if "alpha" in record:
@@ -90,11 +92,17 @@ def run_server(grid: Grid, config: FedConfig) -> dict[str, Any]:
 
     if done < config.rounds:
         strategy.discover(grid)
-        strategy.start(
+        _check_finite(strategy.start(
             grid=grid, initial_arrays=arrays, num_rounds=config.rounds - done,
             timeout=config.round_timeout, evaluate_fn=end_of_round,
-        )
+        ).arrays)
     return write_report(run, config, history, strategy)
+
+
+def _check_finite(arrays: ArrayRecord) -> None:
+    """The strategy adopts only finite aggregates; a non-finite final model is a bug, never a result."""
+    if not all_finite(from_record(arrays)):
+        raise AutoMRIError("the final global model is not finite (please report this bug)")
 
 
 def make_server_app(config: FedConfig | None = None) -> ServerApp:

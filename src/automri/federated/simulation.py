@@ -23,6 +23,7 @@ from flwr.simulation import run_simulation
 
 from automri.errors import AutoMRIError
 from automri.federated.client_app import make_client_app
+from automri.federated.logs import LOG_FILE, flower_logs, ray_init_args
 from automri.federated.options import FedConfig
 from automri.federated.report import timing_means, timing_rows
 from automri.federated.server_app import make_server_app
@@ -59,9 +60,13 @@ def run_federated(
     seed: int = 0,
     resume: bool = False,
     overwrite: bool = False,
+    verbose: bool = False,
     **options: Any,
 ) -> dict[str, Any]:
     """Simulate ``rounds`` rounds of ``algorithm`` over the clients of ``spec``; returns ``summary.json``.
+
+    Flower's and Ray's logs go to ``<out>/flower.log`` and the console shows one line per round
+    (:mod:`automri.federated.logs`); ``verbose`` shows Flower's and Ray's logs on the console too.
 
     ``options`` are further :class:`FedConfig` fields (``batch_size``, ``lr``, ``model``,
     ``model_options``, ``mu``, ``ema``, ``genotype``, ``size``, ...). ``resume`` continues the run in
@@ -76,17 +81,18 @@ def run_federated(
     run, _ = open_run(config, resume=resume, overwrite=overwrite)
     summary_path = run.path / "summary.json"
     summary_path.unlink(missing_ok=True)  # a resumed run writes a new one
-    run_simulation(
-        server_app=make_server_app(config),
-        client_app=make_client_app(config),
-        num_supernodes=config.num_clients,
-        backend_config={
-            "client_resources": {"num_cpus": CLIENT_CPUS, "num_gpus": 0.0},
-            "init_args": {"num_cpus": RAY_CPUS, "include_dashboard": False},
-        },
-    )
+    with flower_logs(run.path / LOG_FILE, verbose):
+        run_simulation(
+            server_app=make_server_app(config),
+            client_app=make_client_app(config),
+            num_supernodes=config.num_clients,
+            backend_config={
+                "client_resources": {"num_cpus": CLIENT_CPUS, "num_gpus": 0.0},
+                "init_args": {"num_cpus": RAY_CPUS, "include_dashboard": False, **ray_init_args(verbose)},
+            },
+        )
     if not summary_path.is_file():
-        raise AutoMRIError(f"the federated run in {run.path} ended without a summary (see the log above)")
+        raise AutoMRIError(f"the federated run in {run.path} ended without a summary (see {run.path / LOG_FILE})")
     return json.loads(summary_path.read_text(encoding="utf-8"))
 
 

@@ -1,17 +1,25 @@
 """Server-side strategies (Flower Message API ``Strategy``) of every algorithm.
 
-:class:`FederatedStrategy` does the work common to all: it names clients by their partition id,
-sends the records of a round (each message checked against ``max_message_bytes``), collects the
-replies (error replies, replies that break the allow-list of :mod:`automri.federated.guard` and
-clients that did not answer within the round timeout are reported as missing and the round goes on
-with the others), counts bytes per client and direction, and builds the round record. Subclasses
-decide what is sent and how replies are aggregated:
+:class:`FederatedStrategy` does the work common to all: it names clients by their partition id
+(a partition is owned by the first connected node that claims it; a second claimant is rejected
+with reason ``partition``), sends the records of a round (each message checked against
+``max_message_bytes``), and validates every reply before using it
+(:mod:`automri.federated.guard`: the allow-list, then the metrics, the sample count against the
+one the site registered first, and the arrays against the global model's keys, shapes, dtypes,
+finiteness and magnitude). A rejected reply, an error reply and a client that did not answer
+within the round timeout are that site's failure for the round, recorded in ``errors`` with a
+reason code only (:data:`automri.federated.guard.REJECT_CODES`), and the round goes on with the
+others if at least ``quorum`` replies were accepted. An aggregate that is not finite is never
+adopted. It also counts bytes per client and direction and builds the round record. Subclasses
+decide what is sent and which records are aggregated; the rule (``fedavg``, ``median``,
+``trimmed-mean``, with optional update clipping) is :func:`automri.federated.robust.aggregate`:
 
 - :class:`FedAvgStrategy` (``fedavg``, ``fedprox``, ``fedautomri``): ``w = sum_k p_k w_k`` with
   ``p_k = n_k / N`` (``weighting="samples"``) or ``1 / K`` (``"equal"``);
 - :class:`NonFedStrategy` (``nonfed``): nothing is sent or aggregated;
-- :class:`FedMRIStrategy` (``fedmri``): only the U-Net encoder is averaged; clients also receive
-  every client's pre-aggregation encoder of the previous round for the FedMRI regulariser;
+- :class:`FedMRIStrategy` (``fedmri``): only the U-Net encoder is aggregated; no client's weights
+  are ever sent to another client (the regulariser's negative is the client's own previous
+  encoder, kept at the client);
 - :class:`FedNASStrategy` (``fednas``): w AND alpha are averaged with the same ``p_k`` (the clean
   FedNAS rule; the official FedML/GAutoMRI alpha aggregation is a no-op bug), alpha is recorded
   every round, the genotype is derived from it, and the genotype with the best mean validation
@@ -33,31 +41,33 @@ from flwr.serverapp.strategy import Strategy
 from flwr.supercore import log
 
 from automri.errors import AutoMRIError
-from automri.federated.guard import OutgoingMessageError, check_reply, check_size
-from automri.federated.local import LOCAL_ALGORITHMS, FedMRI, join_peers
+from automri.federated.guard import (
+    OutgoingMessageError,
+    RejectedReply,
+    check_arrays,
+    check_count,
+    check_metrics,
+    check_reply,
+    check_size,
+)
+from automri.federated.local import LOCAL_ALGORITHMS, FedMRI
 from automri.federated.options import FedConfig
+from automri.federated.robust import aggregate, all_finite, average_weights
 from automri.federated.task import StateDict, alpha_names, build_client_model, from_record, to_record
 from automri.nas.cell.genotype import derive_genotype
 
+__all__ = ["average_weights", "build_strategy", "FederatedStrategy", "Reply", "RoundLog", "STRATEGIES"]
+
 MAX_REASON_CHARS = 300
+REQUIRED_METRICS = {
+    "train": frozenset({"num-examples", "train-loss", "partition-id"}),
+    "evaluate": frozenset({"num-examples", "partition-id"}),
+}
+"""Metrics a reply must carry for the server to use it, by phase."""
 
 
-def average_weights(weights: list[StateDict], coefficients: list[float]) -> StateDict:
-    """``sum_k c_k w_k / sum_k c_k`` per tensor (accumulated in float64, cast back to the dtype);
-    non-floating entries are taken from the first set."""
-    if not weights or len(weights) != len(coefficients):
-        raise ValueError("average_weights: need one coefficient per weight set (and at least one set)")
-    total = float(sum(coefficients))
-    if total <= 0:
-        raise ValueError(f"average_weights: coefficients must sum to > 0, got {coefficients}")
-    averaged = {}
-    for key, first in weights[0].items():
-        if not first.is_floating_point():
-            averaged[key] = first.clone()
-            continue
-        acc = sum(c * w[key].double() for c, w in zip(coefficients, weights))
-        averaged[key] = (acc / total).to(first.dtype)
-    return averaged
+class NonFiniteAggregate(AutoMRIError):
+    """The combined weights of a round are not finite (the global model is kept)."""
 
 
 @dataclass
@@ -76,7 +86,9 @@ class Reply:
 
 @dataclass
 class RoundLog:
-    """What happened in one round (becomes a line of ``metrics.jsonl``)."""
+    """What happened in one round (becomes a line of ``metrics.jsonl``); ``errors`` maps
+    ``"<phase>/<client>"`` (``"discover/node-<id>"`` for a rejected node, ``"aggregate"`` when the
+    global model was kept) to a reason code of :data:`automri.federated.guard.REJECT_CODES`."""
 
     round: int
     started: float = field(default_factory=time.time)
@@ -129,23 +141,31 @@ class FederatedStrategy(Strategy):
         self.config, self.token, self.round_offset = config, token, round_offset
         self.names = config.spec.client_names()
         self.node_partition: dict[int, int] = {}
+        self.rejected_nodes: dict[int, str] = {}  # node id -> reason code (never asked again)
+        self.counts: dict[str, float] = {}  # "<phase>/<partition>" -> the site's registered sample count
         self.shared_keys = LOCAL_ALGORITHMS[config.algorithm].shared_keys(config)
         self.log: RoundLog | None = None
         self.current_arrays = ArrayRecord()  # the global arrays of the round in progress
+        self.expected: dict[str, ArrayRecord] = {}  # what a train reply must hold, from the global model
 
     # -- server state (checkpointed) ---------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Strategy state beyond the global weights (tensors, numbers, strings only)."""
-        return {}
+        return {"counts": dict(self.counts)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` after a resume."""
+        self.counts = dict(state.get("counts", {}))
 
     # -- what is sent, how replies are combined (subclasses) ----------------------------------
     def train_records(self, server_round: int, arrays: ArrayRecord) -> dict[str, ArrayRecord]:
         return {"arrays": arrays}
 
     def evaluate_records(self, server_round: int, arrays: ArrayRecord) -> dict[str, ArrayRecord]:
+        return {"arrays": arrays}
+
+    def global_records(self, arrays: ArrayRecord) -> dict[str, ArrayRecord]:
+        """The server's current global value of every record a client may send back."""
         return {"arrays": arrays}
 
     def aggregate(self, server_round: int, arrays: ArrayRecord, replies: list[Reply]) -> ArrayRecord | None:
@@ -157,37 +177,65 @@ class FederatedStrategy(Strategy):
     # -- clients -----------------------------------------------------------------------------
     def discover(self, grid: Grid) -> None:
         """Wait (at most ``node_wait`` s) for every client to connect, then ask each unknown node
-        for its partition id so that reports can name clients."""
+        (at most ``discovery_timeout`` s) for its partition id, which comes from the node's own
+        config (Flower's node config in simulation, ``--node-config`` of a SuperNode)."""
         deadline = time.time() + self.config.node_wait
         while len(list(grid.get_node_ids())) < self.config.num_clients and time.time() < deadline:
             time.sleep(0.2)
-        unknown = [nid for nid in grid.get_node_ids() if nid not in self.node_partition]
-        if not unknown:
-            return
-        messages = [
-            grid.create_message(RecordDict({"config": ConfigRecord({"run-token": self.token})}),
-                                MessageType.QUERY, nid, "discover")
-            for nid in unknown
-        ]
-        for reply in grid.send_and_receive(messages, timeout=self.config.round_timeout):
-            if reply.has_error() or "metrics" not in reply.content:
-                continue
-            pid = int(reply.content["metrics"].get("partition-id", -1))
-            if 0 <= pid < self.config.num_clients:
-                self.node_partition[reply.metadata.src_node_id] = pid
+        connected = set(grid.get_node_ids())
+        unknown = sorted(nid for nid in connected if nid not in self.node_partition and nid not in self.rejected_nodes)
+        if unknown:
+            messages = [
+                Message(content=RecordDict({"config": ConfigRecord({"run-token": self.token})}), dst_node_id=nid,
+                        message_type=MessageType.QUERY, group_id="discover")
+                for nid in unknown
+            ]
+            for reply in grid.send_and_receive(messages, timeout=self.config.discovery_timeout):
+                self._register(reply, connected)
         if not self.node_partition:
             raise AutoMRIError(
-                f"no client answered within {self.config.node_wait + self.config.round_timeout:.0f} s "
+                f"no client answered within {self.config.node_wait + self.config.discovery_timeout:.0f} s "
                 "(are the SuperNodes running with a partition-id node config?)"
             )
+
+    def _register(self, reply: Message, connected: set[int]) -> None:
+        """Give the replying node the partition it claims, unless that partition is invalid or
+        already owned by another connected node (then the node is rejected: ``partition``)."""
+        node = reply.metadata.src_node_id
+        if reply.has_error():
+            return  # not ready yet: asked again before the next round
+        try:
+            pid = check_metrics(reply.content, {"partition-id"})["partition-id"]
+        except RejectedReply as err:
+            self.rejected_nodes[node] = err.code
+            return
+        owner = next((n for n, p in self.node_partition.items() if p == pid), None)
+        if pid != int(pid) or not 0 <= pid < self.config.num_clients or (owner is not None and owner in connected):
+            self.rejected_nodes[node] = "partition"
+            log(WARNING, "node %s rejected: partition %s is invalid or claimed by another node", node, pid)
+            return
+        if owner is not None:
+            del self.node_partition[owner]  # the owner left (e.g. a restarted SuperNode)
+        self.node_partition[node] = int(pid)
 
     def client_name(self, node_id: int) -> str:
         pid = self.node_partition.get(node_id)
         return self.names[pid] if pid is not None else f"node-{node_id}"
 
+    def quorum_met(self, accepted: int) -> bool:
+        """Whether ``accepted`` replies reach the quorum (``min_clients``); logs when not."""
+        if accepted >= self.config.quorum:
+            return True
+        self.log.errors["aggregate"] = "quorum"
+        log(WARNING, "round %s: %d accepted replies < min_clients=%s (%d), global model kept", self.log.round,
+            accepted, self.config.min_clients, self.config.quorum)
+        return False
+
     def _messages(self, grid: Grid, records: dict[str, ArrayRecord], message_type: str, server_round: int,
                   final: bool = False) -> Iterable[Message]:
         self.discover(grid)
+        for node in self.rejected_nodes:
+            self.log.errors[f"discover/node-{node}"] = self.rejected_nodes[node]
         messages = []
         for node_id in sorted(self.node_partition, key=self.node_partition.get):
             client = self.client_name(node_id)
@@ -197,35 +245,57 @@ class FederatedStrategy(Strategy):
             })
             nbytes = check_size(content, self.config.max_message_bytes, f"server message to {client}")
             self.log.add_bytes(self.log.bytes_down, client, nbytes)
-            messages.append(grid.create_message(content, message_type, node_id, f"{message_type}-{server_round}"))
+            messages.append(Message(content=content, dst_node_id=node_id, message_type=message_type,
+                                    group_id=f"{message_type}-{server_round}"))
         return messages
+
+    def _validate(self, message: Message, phase: str, client: str) -> Reply:
+        """The usable :class:`Reply` of ``message``, else :class:`RejectedReply`."""
+        node = message.metadata.src_node_id
+        if node not in self.node_partition:
+            raise RejectedReply("partition", "reply from a node without a partition")
+        if message.has_error():
+            raise RejectedReply("client-error", "the client's app raised")
+        try:
+            nbytes = check_reply(message.content, self.shared_keys, self.config.max_message_bytes, f"reply of {client}")
+        except OutgoingMessageError as err:
+            raise RejectedReply(err.code, str(err)) from None
+        metrics = check_metrics(message.content, REQUIRED_METRICS[phase])
+        pid = self.node_partition[node]
+        if metrics["partition-id"] != pid:
+            raise RejectedReply("partition", f"reply claims partition {metrics['partition-id']:g}, the node has {pid}")
+        key = f"{phase}/{pid}"
+        metrics["num-examples"] = check_count(metrics["num-examples"], self.counts.get(key), self.config.max_examples)
+        if phase == "train":
+            check_arrays(message.content, self.expected, self.config.max_weight_abs)
+        self.counts.setdefault(key, metrics["num-examples"])
+        return Reply(client, pid, message.content, metrics, nbytes)
+
+    def _reject(self, phase: str, client: str, code: str, detail: str) -> None:
+        """Record ``client``'s failure of ``phase`` by its code (the detail goes to the log only)."""
+        self.log.errors[f"{phase}/{client}"] = code
+        log(WARNING, "round %s: %s reply of %s rejected: %s", self.log.round, phase, client, detail[:MAX_REASON_CHARS])
 
     def _collect(self, replies: Iterable[Message], phase: str) -> list[Reply]:
         usable: list[Reply] = []
         for message in replies:
             client = self.client_name(message.metadata.src_node_id)
-            if message.has_error():
-                reason = str(message.error.reason).strip().splitlines()
-                self.log.errors[f"{phase}/{client}"] = (reason[-1] if reason else "error")[:MAX_REASON_CHARS]
-                continue
             try:
-                nbytes = check_reply(message.content, self.shared_keys, self.config.max_message_bytes,
-                                     f"reply of {client}")
-            except OutgoingMessageError as err:
-                self.log.errors[f"{phase}/{client}"] = str(err)[:MAX_REASON_CHARS]
+                reply = self._validate(message, phase, client)
+            except RejectedReply as err:
+                self._reject(phase, client, err.code, str(err))
                 continue
-            self.log.add_bytes(self.log.bytes_up, client, nbytes)
+            self.log.add_bytes(self.log.bytes_up, client, reply.nbytes)
             self.log.audit.append({
-                "round": self.log.round, "phase": phase, "client": client, "bytes": nbytes,
+                "round": self.log.round, "phase": phase, "client": client, "bytes": reply.nbytes,
                 "records": {name: {"type": type(rec).__name__, "keys": sorted(rec)} for name, rec in message.content.items()},
             })
-            metrics = {k: float(v) for k, v in message.content["metrics"].items()}
-            usable.append(Reply(client, self.node_partition[message.metadata.src_node_id], message.content, metrics, nbytes))
+            usable.append(reply)
         usable.sort(key=lambda r: r.partition)
         replied = {r.client for r in usable}
         self.log.missing[phase] = [name for name in self.names if name not in replied]
         for name in self.log.missing[phase]:
-            self.log.errors.setdefault(f"{phase}/{name}", f"no reply within round_timeout={self.config.round_timeout:g} s")
+            self.log.errors.setdefault(f"{phase}/{name}", "timeout")
         return usable
 
     def coefficients(self, replies: list[Reply]) -> list[float]:
@@ -234,22 +304,43 @@ class FederatedStrategy(Strategy):
             return [1.0] * len(replies)
         return [r.metrics["num-examples"] for r in replies]
 
+    def combine(self, name: str, arrays: ArrayRecord, replies: list[Reply]) -> StateDict:
+        """Record ``name`` of ``replies`` combined by the configured rule (each update clipped
+        against the global value of the round, whose arrays are ``arrays``, when ``clip_norm`` is
+        set); :class:`NonFiniteAggregate` if the result is not finite."""
+        reference = None
+        if self.config.clip_norm is not None:
+            reference = from_record(self.global_records(arrays)[name])
+        combined = aggregate([r.records(name) for r in replies], self.coefficients(replies), self.config.aggregation,
+                             reference=reference, clip_norm=self.config.clip_norm,
+                             trim_fraction=self.config.trim_fraction)
+        if not all_finite(combined):
+            raise NonFiniteAggregate(f"aggregate of {name!r} is not finite")
+        return combined
+
     # -- Flower Strategy API -------------------------------------------------------------------
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
         # NOTE: Strategy.start passes the SAME ConfigRecord every round: it is not used here, every
         # round builds its own.
         self.log = RoundLog(server_round + self.round_offset)
         self.current_arrays = arrays
+        self.expected = {
+            name: ArrayRecord({k: record[k] for k in sorted(self.shared_keys[name])})
+            for name, record in self.global_records(arrays).items() if name in self.shared_keys
+        }
         return self._messages(grid, self.train_records(self.log.round, arrays), MessageType.TRAIN, self.log.round)
 
     def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
         usable = self._collect(replies, "train")
         self.log.train = {r.client: r.metrics for r in usable}
-        if len(usable) < self.config.min_clients:
-            log(WARNING, "round %s: %d replies < min_clients=%d, global model kept", self.log.round, len(usable),
-                self.config.min_clients)
+        if not self.quorum_met(len(usable)):
             return None, None
-        new_arrays = self.aggregate(self.log.round, self.current_arrays, usable)
+        try:
+            new_arrays = self.aggregate(self.log.round, self.current_arrays, usable)
+        except NonFiniteAggregate as err:
+            self.log.errors["aggregate"] = "non-finite"
+            log(WARNING, "round %s: %s, global model kept", self.log.round, err)
+            return None, None
         self.log.aggregated = new_arrays is not None
         loss = float(np.mean([r.metrics["train-loss"] for r in usable]))
         return new_arrays, MetricRecord({"train-loss": loss})
@@ -266,15 +357,16 @@ class FederatedStrategy(Strategy):
         return MetricRecord({k: v for k, v in means.items() if "/" not in k}) if usable else None
 
     def summary(self) -> None:
-        log(INFO, "\t%s: %s, %d clients, weighting=%s", type(self).__name__, self.config.algorithm,
-            self.config.num_clients, self.config.weighting)
+        log(INFO, "\t%s: %s, %d clients, weighting=%s, aggregation=%s, clip_norm=%s, quorum=%d",
+            type(self).__name__, self.config.algorithm, self.config.num_clients, self.config.weighting,
+            self.config.aggregation, self.config.clip_norm, self.config.quorum)
 
 
 class FedAvgStrategy(FederatedStrategy):
     """Sample-weighted FedAvg of ``arrays`` (the full model)."""
 
     def aggregate(self, server_round: int, arrays: ArrayRecord, replies: list[Reply]) -> ArrayRecord | None:
-        return to_record(average_weights([r.records("arrays") for r in replies], self.coefficients(replies)))
+        return to_record(self.combine("arrays", arrays, replies))
 
 
 class NonFedStrategy(FederatedStrategy):
@@ -291,18 +383,12 @@ class NonFedStrategy(FederatedStrategy):
 
 
 class FedMRIStrategy(FederatedStrategy):
-    """FedMRI: average only the encoder keys; send every client's previous encoder as ``peers``."""
+    """FedMRI: aggregate only the encoder keys; the decoder never leaves a client, and no client
+    receives another client's weights (only the global encoder)."""
 
     def __init__(self, config: FedConfig, token: str, round_offset: int = 0) -> None:
         super().__init__(config, token, round_offset)
         self.encoder = FedMRI.encoder_keys(config)
-        self.peers: dict[int, StateDict] = {}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"peers": {str(pid): w for pid, w in self.peers.items()}}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.peers = {int(pid): w for pid, w in state.get("peers", {}).items()}
 
     def _encoder(self, arrays: ArrayRecord) -> ArrayRecord:
         return ArrayRecord({k: arrays[k] for k in self.encoder})
@@ -310,19 +396,14 @@ class FedMRIStrategy(FederatedStrategy):
     def train_records(self, server_round, arrays):
         if server_round == 1:
             return {"arrays": arrays}  # everyone starts from the same full model
-        records = {"arrays": self._encoder(arrays)}
-        if self.peers:
-            records["peers"] = to_record(join_peers(self.peers))
-        return records
+        return {"arrays": self._encoder(arrays)}
 
     def evaluate_records(self, server_round, arrays):
         return {"arrays": self._encoder(arrays)}
 
     def aggregate(self, server_round, arrays, replies):
-        encoders = [r.records("arrays") for r in replies]
-        self.peers = {r.partition: enc for r, enc in zip(replies, encoders)}
         merged = from_record(arrays)
-        merged.update(average_weights(encoders, self.coefficients(replies)))
+        merged.update(self.combine("arrays", arrays, replies))
         return to_record(merged)
 
 
@@ -338,9 +419,10 @@ class FedNASStrategy(FederatedStrategy):
         self.best: dict[str, Any] = {}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "best": self.best}
+        return {**super().state_dict(), "alpha": self.alpha, "best": self.best}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
         self.alpha = state["alpha"]
         self.best = state.get("best", {})
 
@@ -349,10 +431,13 @@ class FedNASStrategy(FederatedStrategy):
 
     evaluate_records = train_records
 
+    def global_records(self, arrays):
+        return {"arrays": arrays, "alpha": to_record(self.alpha)}
+
     def aggregate(self, server_round, arrays, replies):
-        coefficients = self.coefficients(replies)
-        self.alpha = average_weights([r.records("alpha") for r in replies], coefficients)
-        return to_record(average_weights([r.records("arrays") for r in replies], coefficients))
+        weights = self.combine("arrays", arrays, replies)
+        self.alpha = self.combine("alpha", arrays, replies)  # both finite, or neither is adopted
+        return to_record(weights)
 
     def genotype(self) -> dict[str, Any]:
         """The genotype derived from the current global alpha."""
