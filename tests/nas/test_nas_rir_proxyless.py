@@ -260,7 +260,7 @@ def test_two_mode_weight_steps_sample_one_path_from_the_full_softmax() -> None:
     """ProxylessNAS binarises with the pair (2-way softmax) only inside ``gradient_step``; weight
     steps (``MixedEdge.MODE = None``) draw one op from ``softmax(alpha)`` over all candidates. For
     p = (0.6, 0.2, 0.2) the pair route would make op 0 active 67.5% of the time, not 60%."""
-    edge = BinarizedMixedEdge([nn.Identity(), nn.Identity(), nn.Identity()], mode="two")
+    edge = BinarizedMixedEdge([nn.Identity(), nn.Identity(), nn.Identity()], mode="two", binarize="sample")
     with torch.no_grad():
         edge.alpha.copy_(torch.log(torch.tensor([0.6, 0.2, 0.2])))
     torch.manual_seed(0)
