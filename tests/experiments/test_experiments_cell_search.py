@@ -82,6 +82,11 @@ def test_resume_continues_to_the_same_alphas(straight_run, tmp_path):
     assert resumed[-1]["alpha"] == uninterrupted[-1]["alpha"]
 
 
+def test_resume_without_a_checkpoint_is_an_error(tmp_path):
+    result = CliRunner().invoke(app, [*TINY, "--epochs", "1", "--out", str(tmp_path / "never"), "--resume"])
+    assert isinstance(result.exception, AutoMRIError) and "--resume" in str(result.exception)
+
+
 @pytest.mark.parametrize(
     "args, flag",
     [

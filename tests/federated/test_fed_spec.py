@@ -103,3 +103,17 @@ def test_augmented_client_draws_new_training_samples_every_local_epoch():
     assert not torch.allclose(train[0].target, first)
     set_epoch(train, derive_seed(7, 0))
     assert torch.equal(train[0].target, first)
+
+
+def test_a_federated_run_that_failed_before_its_first_round_does_not_block_a_retry(tmp_path, tiny_spec):
+    """``open_run`` writes config.yaml, the run token (and Flower's log); a start that failed there
+    leaves nothing that refuses the same command again."""
+    from automri.federated.options import FedConfig
+    from automri.federated.state import RUN_TOKEN_FILE, open_run
+
+    config = FedConfig("fedavg", tiny_spec, out=str(tmp_path / "run"))
+    run, first = open_run(config, resume=False)
+    assert (run.path / RUN_TOKEN_FILE).is_file()
+    (run.path / "flower.log").write_text("the failure of the first attempt\n")
+    again, second = open_run(config, resume=False)  # no "directory is not empty"
+    assert second != first and (again.path / RUN_TOKEN_FILE).read_text().strip() == second

@@ -80,3 +80,16 @@ def test_write_json_is_atomic_and_readable(tmp_path):
     run.write_json("summary.json", {"psnr": 31.5, "path": tmp_path})
     assert json.loads((run.path / "summary.json").read_text())["psnr"] == 31.5
     assert [p.name for p in run.path.iterdir()] == ["summary.json"]
+
+
+def test_jsonl_logs_are_strict_json(tmp_path):
+    """A NaN or infinite metric (a diverging run, a PSNR of identical images) is logged as null with
+    the reason, never as the non-standard tokens NaN / Infinity."""
+    import json as _json
+
+    run = RunDir(tmp_path / "run")
+    run.log_metrics({"epoch": 1, "train_loss": float("nan"), "val_psnr": float("inf")})
+    line = (tmp_path / "run" / "metrics.jsonl").read_text().strip()
+    assert "NaN" not in line and "Infinity" not in line
+    record = _json.loads(line)
+    assert record["train_loss"] is None and record["non_finite"] == {"train_loss": "nan", "val_psnr": "inf"}

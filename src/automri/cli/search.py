@@ -146,6 +146,10 @@ def search_command(
     }
     space_flags = {"--hidden": hidden, "--cells": cells, "--iterations": iterations, "--width": width}
     options = build_options(space, strategy, dataset, out, flags, space_flags, beta)
+    if resume:
+        from automri.train.runs import require_resumable
+
+        require_resumable(out, nested=space == "rir")
     if space == "cell":
         from automri.experiments.cell_search import run_cell_search
 

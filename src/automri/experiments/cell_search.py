@@ -123,6 +123,13 @@ def strategy_settings(options: SearchOptions) -> dict[str, Any]:
     return settings
 
 
+def strategy_losses(settings: dict[str, Any]) -> tuple[Any, Any]:
+    """Pop ``loss`` and ``arch_loss`` from :func:`strategy_settings`'s ``settings``; returns the w-step
+    and alpha-step losses (one ``L_tr``, as in Eq. 6, unless ``arch_loss`` names another)."""
+    loss_name = settings.pop("loss")
+    return build_loss(loss_name), build_loss(settings.pop("arch_loss") or loss_name)
+
+
 def search_datasets(options: SearchOptions) -> dict[str, Dataset]:
     """``{"train", "weights", "arch", "val", "test"}``: the train split (augmented by
     ``options.augment``), its two parts cut by ``train_portion``, and the dataset's val and test splits."""
@@ -194,9 +201,7 @@ def run_cell_search(options: SearchOptions) -> dict[str, Any]:
 
     seed_everything(options.seed)
     model = CellSearchNet(**space)
-    loss_name = strategy_options.pop("loss")
-    loss = build_loss(loss_name)
-    arch_loss = build_loss(strategy_options.pop("arch_loss") or loss_name)  # Eq. 6 has one L_tr
+    loss, arch_loss = strategy_losses(strategy_options)
     strategy = build_strategy(options.strategy, model, loss, arch_loss=arch_loss, **strategy_options)
 
     def log_alpha(epoch: int, record: dict[str, Any]) -> None:

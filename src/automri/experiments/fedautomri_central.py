@@ -58,6 +58,7 @@ from automri.experiments.cell_search import (
     run_cell_search,
     search_datasets,
     space_settings,
+    strategy_losses,
     strategy_settings,
 )
 from automri.experiments.experiment import now, read_jsonl
@@ -275,8 +276,6 @@ def memory_case(case: str, size: int, batch_size: int, genotype: dict[str, Any],
     ``CellSearchNet`` with the search's settings. ``derived`` / ``fednas_v1``: one training step
     (AdamW, magnitude MSE, as the retraining) of the ``CellNet`` of ``genotype`` / ``FedNAS_V1``.
     """
-
-
     torch.manual_seed(0)
     target = resolve_device(device)
     train_batch = synthetic_batch(size, batch_size, DEFAULT_MASK, seed=1).to(target)
@@ -284,7 +283,7 @@ def memory_case(case: str, size: int, batch_size: int, genotype: dict[str, Any],
         options = SearchOptions(space_options={"iterations": MODL_ITERATIONS})
         settings = strategy_settings(options)
         model = CellSearchNet(**space_settings(options)).to(target)
-        loss, arch_loss = build_loss(settings.pop("loss")), build_loss(settings.pop("arch_loss"))
+        loss, arch_loss = strategy_losses(settings)
         stepper: Any = build_strategy("milenas", model, loss, arch_loss=arch_loss, **settings)
         val_batch = synthetic_batch(size, batch_size, DEFAULT_MASK, seed=2).to(target)
         step = lambda: stepper.step(train_batch, val_batch)  # noqa: E731

@@ -23,12 +23,15 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context
 
 from automri.errors import AutoMRIError
+from automri.federated.logs import LOG_FILE
 from automri.federated.options import FedConfig, check_resume_compatible
 from automri.train.checkpoint import load_checkpoint, save_checkpoint
 from automri.train.runs import RunDir
 
 StateDict = dict[str, torch.Tensor]
 RUN_TOKEN_FILE = "run-token.txt"
+START_FILES = (RUN_TOKEN_FILE, LOG_FILE)
+"""What a federated run writes before its first round: a run that failed there does not block a retry."""
 _META = "automri-meta"
 _PREFIX = "automri-w:"
 _SNAPSHOT = re.compile(r"state-r(\d+)\.pt$")
@@ -124,7 +127,7 @@ def open_run(config: FedConfig, resume: bool, overwrite: bool = False) -> tuple[
     returns it and the run token. A fresh run writes ``config.yaml`` and a new token (``overwrite``
     replaces an earlier run there); a resumed run checks that the saved configuration is compatible
     (:func:`check_resume_compatible`) and rewrites ``config.yaml`` with the new rounds/timeouts."""
-    run = RunDir(config.out, resume=resume, overwrite=overwrite)
+    run = RunDir(config.out, resume=resume, overwrite=overwrite, start_files=START_FILES)
     token_path = run.path / RUN_TOKEN_FILE
     if resume:
         saved = FedConfig.from_dict(run.read_config(), str(run.path / "config.yaml"))

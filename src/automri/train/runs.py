@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from automri.atomic import json_default, remove_stale_temporaries, write_json_atomic, write_text_atomic
+from automri.atomic import dumps_strict, remove_stale_temporaries, write_json_atomic, write_text_atomic
 from automri.errors import AutoMRIError
 from automri.train.checkpoint import previous_generation
 from automri.train.config import parse_yaml
@@ -49,6 +49,8 @@ class RunDir:
         resume: reopen an existing run to continue it (``--resume``); the folder must exist.
         overwrite: replace an existing run (a folder holding ``config.yaml``); without it a
             non-empty folder is refused so that no run is clobbered by accident.
+        start_files: files a run of this kind writes when it opens, before any progress (a
+            federated run's token and log): they do not make a failed start count as started.
 
     Opening removes the temporary files of a save killed mid-write. A run that failed before it
     made any progress (:func:`never_started`: only ``config.yaml`` and empty logs) does not block
@@ -56,7 +58,9 @@ class RunDir:
     the two renames of a save is restored from ``checkpoint-last.prev.pt`` on resume.
     """
 
-    def __init__(self, path: str | os.PathLike, resume: bool = False, overwrite: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike, resume: bool = False, overwrite: bool = False, start_files: tuple[str, ...] = ()
+    ) -> None:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise AutoMRIError(f"--out {self.path}: exists and is not a directory")
@@ -66,7 +70,7 @@ class RunDir:
             if not self.path.is_dir():
                 raise AutoMRIError(f"--resume: run directory {self.path} does not exist (nothing to resume)")
             _restore_last_checkpoint(self.path)
-        elif non_empty and never_started(self.path):
+        elif non_empty and never_started(self.path, start_files):
             shutil.rmtree(self.path)
         elif non_empty:
             if not overwrite:
@@ -127,8 +131,9 @@ class RunDir:
         self.append_jsonl(METRICS, record)
 
     def append_jsonl(self, name: str, record: dict[str, Any]) -> None:
-        """Append one JSON line to ``RUN/<name>`` and flush it to disk."""
-        line = json.dumps(record, default=json_default)
+        """Append one strict JSON line to ``RUN/<name>`` (non-finite numbers as ``null``, listed under
+        ``"non_finite"``, :func:`automri.atomic.strict_json`) and flush it to disk."""
+        line = dumps_strict(record)
         with open(self.path / name, "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
             handle.flush()
@@ -165,7 +170,7 @@ class RunDir:
         for path in sorted(self.path.glob("*.jsonl")):
             records = self.read_jsonl(path.name)
             kept = [r for r in records if _keep(r, epochs_done, step_in_epoch)]
-            text = "".join(json.dumps(r, default=json_default) + "\n" for r in kept)
+            text = "".join(dumps_strict(r) + "\n" for r in kept)
             write_text_atomic(path, text)
 
     def write_json(self, name: str, obj: Any) -> None:
@@ -176,9 +181,10 @@ class RunDir:
         return f"RunDir({str(self.path)!r})"
 
 
-def never_started(path: str | os.PathLike) -> bool:
+def never_started(path: str | os.PathLike, start_files: tuple[str, ...] = ()) -> bool:
     """Whether ``path`` holds a run that failed before its first step: ``config.yaml`` written by
-    :meth:`RunDir.write_config` and, besides it, only empty ``*.jsonl`` logs and empty folders (no checkpoint, summary, figure or foreign file)."""
+    :meth:`RunDir.write_config` and, besides it, only ``start_files``, empty ``*.jsonl`` logs and
+    empty folders (no checkpoint, summary, figure or foreign file)."""
     root = Path(path)
     if not (root / CONFIG).is_file():
         return False
@@ -186,7 +192,7 @@ def never_started(path: str | os.PathLike) -> bool:
         if handle.readline() != CONFIG_MARK:
             return False
     for entry in root.iterdir():
-        if entry.name == CONFIG:
+        if entry.name == CONFIG or entry.name in start_files:
             continue
         if entry.is_dir() and not any(entry.iterdir()):
             continue
@@ -196,14 +202,19 @@ def never_started(path: str | os.PathLike) -> bool:
     return True
 
 
-def require_resumable(path: str | os.PathLike) -> None:
+def require_resumable(path: str | os.PathLike, nested: bool = False) -> None:
     """Raise :class:`AutoMRIError` unless ``path`` holds a ``checkpoint-last.pt`` (or its previous
-    generation) to resume from, so that ``--resume`` never silently starts from step 0."""
+    generation) to resume from, so that ``--resume`` never silently starts from step 0.
+    ``nested``: a run made of sub-runs (an EMR-NAS search: one per fold) resumes when any of them
+    saved a checkpoint."""
     root = Path(path)
     if not root.is_dir():
         raise AutoMRIError(f"--resume: run directory {root} does not exist (nothing to resume)")
     last = root / CHECKPOINT_LAST
-    if not (last.is_file() or previous_generation(last).is_file()):
+    found = last.is_file() or previous_generation(last).is_file()
+    if nested and not found:
+        found = any(root.rglob(CHECKPOINT_LAST)) or any(root.rglob(previous_generation(last).name))
+    if not found:
         raise AutoMRIError(
             f"--resume: {root} has no {CHECKPOINT_LAST} to continue from (the run never saved one); "
             "run the command without --resume to start it again"
