@@ -85,7 +85,8 @@ def test_auth_requires_tls(tmp_path):
 def _deploy(tmp_path, tls: bool):
     out, work = tmp_path / "run", tmp_path / "work"
     config = build_config("fedavg", spec_from_dict(TWO_CLIENTS), out, rounds=1, local_epochs=1, steps=1,
-                          batch_size=2, model_options=UNET, round_timeout=300, node_wait=120)
+                          batch_size=2, model_options=UNET, round_timeout=300, node_wait=120,
+                          discovery_timeout=300)  # a loaded CI machine starts SuperNodes slowly
     summary = deploy_local(config, work, tls=tls, auth=tls)
     assert summary["rounds_done"] == 1 and set(summary["clients"]) == {"a", "b"}
     assert not summary["missing"]
