@@ -6,7 +6,8 @@
 2. scores them on the run's recorded split (default ``test``: the same dataset, size, mask, phase
    and seed as training, never augmented) with the one evaluator
    (:func:`automri.train.evaluate.evaluate_model`, fastMRI per-volume scores in source units);
-3. writes ``<root>/<NAME>/model.pt`` (weights + configuration only, no optimiser state) and
+3. writes ``<root>/<NAME>/model.pt`` (weights + configuration only, no optimiser state), the run's
+   ``config.yaml`` (``automri train --config <root>/<NAME>/config.yaml`` retrains it) and
    ``<root>/<NAME>/entry.json`` (recipe, commands, data and split, test scores, SHA-256 of the weights).
 
 :func:`evaluate_entry` repeats step 2 from the shipped files alone: the test suite checks that it
@@ -33,6 +34,8 @@ from automri.train.engine import load_trained
 from automri.train.evaluate import evaluate_model
 from automri.train.shipped import ENTRY_FILE, SHIPPED_ROOT, WEIGHTS_FILE, load_shipped, sha256_file
 
+CONFIG_FILE = "config.yaml"
+"""The run's resolved configuration, copied into the entry: ``automri train --config`` retrains it."""
 MAX_WEIGHTS_BYTES = 4 << 20
 """A shipped entry's weights stay below 4 MiB (the package ships a few MB at most in total)."""
 
@@ -60,6 +63,7 @@ def ship_run(
     train_command: str,
     description: str = "",
     root: str | os.PathLike = SHIPPED_ROOT,
+    history: str = "",
     split: str = "test",
     overwrite: bool = False,
     command: str | None = None,
@@ -83,6 +87,7 @@ def ship_run(
     weights = folder / WEIGHTS_FILE
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     save_checkpoint(weights, {"model": state, "meta": {"config": config.to_dict()}}, keep_previous=False)
+    shutil.copyfile(run / CONFIG_FILE, folder / CONFIG_FILE)
     if weights.stat().st_size > MAX_WEIGHTS_BYTES:
         shutil.rmtree(folder)
         raise AutoMRIError(f"{run}: weights are {weights.stat().st_size:,} bytes (a shipped model stays below {MAX_WEIGHTS_BYTES:,})")
@@ -95,6 +100,7 @@ def ship_run(
         "recipe": config.to_dict(),
         "train_command": train_command,
         "ship_command": command or command_line(),
+        "history": history,
         "data": {"dataset": data.dataset, "size": data.size, "mask": data.mask, "phase": data.phase,
                  "seed": config.seed, "augment": data.augment, "split": split, "slices": scores["slices"],
                  "volumes": scores["volumes"]},
@@ -118,11 +124,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("name", help="name of the shipped model (automri predict --checkpoint NAME)")
     parser.add_argument("--train-command", required=True, help="the command that trained the run")
     parser.add_argument("--description", default="", help="one line shown by automri predict --list")
+    parser.add_argument("--history", default="", help="how the run was actually produced, when not by train-command alone")
     parser.add_argument("--root", default=str(SHIPPED_ROOT), help="registry folder (default: the package's)")
     parser.add_argument("--split", default="test", help="split the documented scores are computed on")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing entry of that name")
     args = parser.parse_args(argv)
-    entry = ship_run(args.run, args.name, args.train_command, args.description, args.root, args.split,
+    entry = ship_run(args.run, args.name, args.train_command, args.description, args.root, args.history, args.split,
                      args.overwrite, say=print)
     print(f"{entry['name']}: test PSNR {entry['test']['psnr']:.4f} dB, SSIM {entry['test']['ssim']:.4f} "
           f"on {entry['data']['slices']} {entry['data']['split']} slices; sha256 {entry['sha256'][WEIGHTS_FILE]}")

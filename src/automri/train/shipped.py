@@ -4,9 +4,11 @@ Each entry is a folder ``automri/shipped/<name>/`` (package data, no code) holdi
 
 - ``model.pt``: a checkpoint ``{"model": state_dict, "meta": {"config": resolved RunConfig dict}}``
   (the format :func:`automri.train.engine.load_trained` reads, so a path to it works too);
+- ``config.yaml``: the training run's resolved configuration (``automri train --config`` retrains it);
 - ``entry.json``: ``{"name", "description", "model", "params", "recipe" (the resolved configuration:
   model name + options or genotype, data, training recipe), "train_command" (the command that
-  trained it), "ship_command" (the command that made the entry), "data": {"dataset", "size",
+  trained it), "history" (how the run was actually produced, e.g. an interruption and resume),
+  "ship_command" (the command that made the entry), "data": {"dataset", "size",
   "mask", "phase", "seed", "split", "slices", "volumes"}, "test": {"psnr", "ssim", "nmse"}
   (fastMRI per-volume means on ``data.split``, source units) plus "test_slice" (per-slice means),
   "sha256": {"model.pt": hex digest}, "created"}``.
