@@ -67,7 +67,7 @@ def predict_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
 ) -> None:
     """Reconstruct a dataset with a trained network; write fastMRI-style <volume>.h5 files (key
-    'reconstruction', float32 [slices, H, W], source units), the zero-filled baseline and the targets,
+    'reconstruction', float32, slices x H x W, source units), the zero-filled baseline and the targets,
     and print per-volume and per-slice scores computed as `automri score` computes them.
 
     Example: automri predict --checkpoint dccnn-colin27-64-4x --dataset colin27 --out recons
