@@ -18,7 +18,8 @@ def _list_table(entries: list[dict[str, Any]]) -> Any:
     from rich.table import Table
 
     table = Table(title="shipped models (automri predict --checkpoint NAME)")
-    for column in ("name", "model", "params", "data", "test PSNR/dB", "description"):
+    table.add_column("name", no_wrap=True)
+    for column in ("model", "params", "data", "test PSNR/dB", "description"):
         table.add_column(column)
     for entry in entries:
         data = entry["data"]
