@@ -118,3 +118,11 @@ def test_predict_list_and_predict_by_name(tmp_path, monkeypatch, capsys) -> None
     assert result["scores"]["model"]["volume_summary"]["psnr"]["mean"] > result["scores"]["zero_filled"]["volume_summary"]["psnr"]["mean"]
     code, _, stderr = run_cli(monkeypatch, capsys, "predict", "--checkpoint", "nope", "--out", str(tmp_path / "q"))
     assert code == 2 and name in one_error_line(stderr)
+
+
+def test_predict_runs_a_train_run_directory(tiny_run, tmp_path) -> None:
+    from automri.experiments.predict import run_predict
+
+    result = run_predict(str(tiny_run), None, tmp_path / "p", max_slices=2, command="test")
+    assert result["origin"] == {"kind": "run", "checkpoint": str(tiny_run)}
+    assert result["dataset"] == "phantom" and result["size"] == 32 and (tmp_path / "p" / "scores.json").is_file()
