@@ -9,8 +9,8 @@ import pytest
 
 from automri.cli import main
 from automri.errors import AutoMRIError
-from automri.eval.metrics import cc359_metrics, volume_metrics
-from automri.eval.score import center_crop, score_directory
+from automri.eval.metrics import cc359_metrics, slice_metrics, volume_metrics
+from automri.eval.score import center_crop, score_directory, score_slices
 
 
 def _write(path, key, data):
@@ -42,6 +42,17 @@ def _run_main(monkeypatch, *args):
         main()
         raise SystemExit(0)
     return exit_info.value.code
+
+
+def test_score_slices_reads_like_score_volume(folders):
+    targets, predictions, _ = folders
+    key, scores = score_slices(targets / "file1000.h5", predictions / "file1000.h5")
+    with h5py.File(targets / "file1000.h5") as t, h5py.File(predictions / "file1000.h5") as p:
+        expected = slice_metrics(t["reconstruction_rss"][()].astype(np.float64),
+                                 p["reconstruction"][:, 4:36, 3:33].astype(np.float64))
+    assert key == "reconstruction_rss" and len(scores["psnr"]) == 3
+    for metric, values in expected.items():
+        np.testing.assert_allclose(scores[metric], values, rtol=1e-12)
 
 
 def test_center_crop_offsets_like_fastmri():

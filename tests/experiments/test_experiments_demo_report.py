@@ -78,3 +78,25 @@ def test_bad_flags_exit_2_with_one_line(args, message, monkeypatch, capsys, tmp_
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
     assert not (tmp_path / "x").exists()
+
+
+def test_demo_leads_with_the_shipped_models_on_held_out_slices(tmp_path) -> None:
+    from automri.train.shipped import list_shipped
+
+    entries = [e for e in list_shipped() if e["data"]["dataset"] == "colin27"]
+    assert entries, "no shipped model trained on colin27"
+    out = tmp_path / "shipped"
+    result = runner.invoke(app, ["demo", "--out", str(out), "--preset", "test", "--stages", "shipped", "--json"])
+    assert result.exit_code == 0, result.output
+    text = (out / "report.md").read_text()
+    shipped = json.loads((out / "summary.json").read_text())["results"]["shipped"]
+    assert [s["name"] for s in shipped] == [e["name"] for e in entries]
+    for item, entry in zip(shipped, entries):
+        assert f"Shipped model: {item['name']} on held-out slices" in text
+        assert "| Zero-filled |" in text and "| CS (TV) |" in text and f"| {entry['model']} (shipped) |" in text
+        rows = {r["model"]: r["volume"]["psnr"]["mean"] for r in item["rows"]}
+        assert rows["shipped"] > rows["cs_tv"] and rows["shipped"] > rows["zero_filled"] + 2.0
+        # the demo scores the documented test split: the documented PSNR again
+        assert abs(rows["shipped"] - entry["test"]["psnr"]) <= 0.05
+        for k in range(len(item["shown"])):
+            assert (out / "figures" / f"shipped-{item['name']}-{k}.png").is_file()

@@ -45,7 +45,7 @@ def _fail(message: str, err: BaseException) -> None:
     sys.exit(2)
 
 
-_COMMAND_MODULES = ("data", "score", "demo", "train", "search", "fed", "bench", "bench_quality", "report")
+_COMMAND_MODULES = ("data", "score", "demo", "train", "predict", "search", "fed", "bench", "bench_quality", "report")
 
 
 def _register_all() -> None:

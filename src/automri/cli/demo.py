@@ -14,7 +14,7 @@ def demo(
     preset: Annotated[str, typer.Option(
         "--preset", help="Scale: demo (about 15 min on 2 CPU cores), test (seconds), small, paper.")] = "demo",
     stages: Annotated[str, typer.Option(
-        "--stages", help="Comma-separated subset of overview,fedautomri,emrnas.")] = "overview,fedautomri,emrnas",
+        "--stages", help="Comma-separated subset of shipped,overview,fedautomri,emrnas.")] = "shipped,overview,fedautomri,emrnas",
     dataset: Annotated[str, typer.Option(
         "--dataset", help="Built-in name or path for the overview and EMR-NAS (the federation is built in).")] = "colin27",
     size: Annotated[int | None, typer.Option("--size", help="Image side in pixels for every stage.")] = None,

@@ -22,7 +22,7 @@ from automri.data.readers.common import checked_h5_dataset, open_h5
 from automri.data.resize import centre_crop
 from automri.data.source import require_finite
 from automri.errors import AutoMRIError
-from automri.eval.metrics import VOLUME_CONVENTIONS, WINDOW, Summary, summarise
+from automri.eval.metrics import VOLUME_CONVENTIONS, WINDOW, Summary, slice_metrics, summarise
 
 TARGET_KEYS = ("reconstruction_esc", "reconstruction_rss")
 """Target keys that ``key="auto"`` tries, in this order (single-coil files hold both; fastMRI's
@@ -109,6 +109,26 @@ def score_volume(
 ) -> tuple[str, dict[str, float]]:
     """Score one prediction file against one target file in ``convention`` (``fastmri`` or
     ``cc359``); returns ``(target_key, metrics)``."""
+    target_key, target, prediction = read_pair(target_path, prediction_path, key, crop)
+    return target_key, VOLUME_CONVENTIONS[convention](target, prediction)
+
+
+def score_slices(
+    target_path: Path, prediction_path: Path, key: str = "auto", crop: bool = True
+) -> tuple[str, dict[str, list[float]]]:
+    """Per-slice PSNR/SSIM/NMSE (:func:`automri.eval.metrics.slice_metrics`, each slice its own data
+    range) of one prediction file against its target, read exactly as :func:`score_volume` reads
+    them; returns ``(target_key, {metric: [one value per slice]})``."""
+    target_key, target, prediction = read_pair(target_path, prediction_path, key, crop)
+    return target_key, {name: [float(v) for v in values] for name, values in slice_metrics(target, prediction).items()}
+
+
+def read_pair(
+    target_path: Path, prediction_path: Path, key: str = "auto", crop: bool = True
+) -> tuple[str, np.ndarray, np.ndarray]:
+    """``(target_key, target [S, H, W], prediction [S, H, W])`` float64 magnitudes of a target file
+    and its prediction file, checked (slice counts, shapes, a scorable target) and, with ``crop``,
+    the prediction centre-cropped to the target's size."""
     if not prediction_path.is_file():
         raise AutoMRIError(f"{prediction_path}: prediction file missing for target {target_path.name}")
     target_key = _target_key(target_path, key)
@@ -127,7 +147,7 @@ def score_volume(
             f"{prediction_path}: key {PREDICTION_KEY!r} has shape {prediction.shape}, target key "
             f"{target_key!r} has {target.shape} (use --crop to centre-crop the prediction)"
         )
-    return target_key, VOLUME_CONVENTIONS[convention](target, prediction)
+    return target_key, target, prediction
 
 
 def score_directory(

@@ -2,6 +2,9 @@
 
 Stages (all by default, in this order; ``stages`` picks a subset):
 
+``shipped``     the shipped models trained on the dataset (``automri predict --list``) on their
+                held-out test slices, next to zero-filled and CS-TV, with error maps and scores
+                (:mod:`automri.experiments.demo_shipped`; at each model's own size and mask; seconds).
 ``overview``    a built-in dataset seen through an undersampling mask: zero-filled and CS-TV
                 reconstructions of the test slices, their scores, a mask figure and a panel
                 (issue 2's first demo; seconds).
@@ -30,6 +33,7 @@ from automri.eval.report import markdown_table
 from automri.eval.report import write_report as write_markdown
 from automri.experiments import emrnas, fedautomri
 from automri.experiments.baselines import LABELS
+from automri.experiments.demo_shipped import applicable, run_shipped, shipped_sections
 from automri.experiments.emrnas import run_emrnas_experiment
 from automri.experiments.experiment import (
     EXAMPLES,
@@ -51,7 +55,7 @@ from automri.models.registry import build_model
 from automri.train.evaluate import evaluate_model
 
 EXPERIMENT = "demo"
-STAGES = ("overview", "fedautomri", "emrnas")
+STAGES = ("shipped", "overview", "fedautomri", "emrnas")
 OVERVIEW_MASK = "fastmri-random:cf=0.08,acc=4"
 OVERVIEW_SLICES = {"test": 4, "demo": 16, "small": 32, "paper": None}
 OVERVIEW_SIZE = {"test": 32, "demo": 64, "small": 64, "paper": 256}
@@ -111,12 +115,19 @@ def run_demo(
     command = command or command_line()
     run = open_experiment(out, EXPERIMENT, {"scale": scale, "seed": seed}, resume, overwrite)
     results: dict[str, Any] = {"stages": list(stages)}
+    position = 1
+    if "shipped" in stages:
+        entries = applicable(dataset)
+        names = ", ".join(e["name"] for e in entries) or f"none trained on {dataset}, skipped"
+        say(f"demo {position}/{len(stages)}: shipped models on held-out {dataset} slices ({names})")
+        results["shipped"] = [run_shipped(run.path / "shipped", entry) for entry in entries]
+        position += 1
     if "overview" in stages:
         side = size or OVERVIEW_SIZE[preset]
-        say(f"demo 1/{len(stages)}: {dataset} at {side} px, mask {OVERVIEW_MASK}: zero-filled and CS reconstructions")
+        say(f"demo {position}/{len(stages)}: {dataset} at {side} px, mask {OVERVIEW_MASK}: zero-filled and CS reconstructions")
         results["overview"] = run_overview(run.path / "overview", dataset, side, OVERVIEW_MASK,
                                            OVERVIEW_SLICES[preset], seed)
-    position = 1 + ("overview" in stages)
+        position += 1
     if "fedautomri" in stages:
         say(f"demo {position}/{len(stages)}: FedAutoMRI on the built-in federation (Flower simulation)")
         run_fedautomri_experiment(run.path / "fedautomri", ("default",), get_scale("fedautomri", preset, size),
@@ -153,7 +164,8 @@ def write_report(out: Path, summary: dict[str, Any]) -> Path:
     """Write ``out/report.md`` (and figures) from the demo's and its experiments' summaries."""
 
     results = summary["results"]
-    sections = _overview_sections(out, results["overview"]) if "overview" in results else []
+    sections = shipped_sections(out, results.get("shipped", []))
+    sections += _overview_sections(out, results["overview"]) if "overview" in results else []
     for stage, module in (("fedautomri", fedautomri), ("emrnas", emrnas)):
         if stage in results["stages"]:
             sub = out / stage
