@@ -14,7 +14,6 @@ import functools
 import re
 import sys
 
-import pytest
 
 from automri.cli import main
 from automri.experiments import demo, fedautomri
