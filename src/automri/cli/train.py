@@ -124,7 +124,7 @@ def train_command(
 
 
 def evaluate_command(
-    path: Annotated[Path, typer.Argument(help="Run directory or checkpoint file.")],
+    path: Annotated[Path, typer.Argument(help="Run directory (train, search, fed, bench quality) or checkpoint file.")],
     dataset: DatasetOpt = None,
     split: Annotated[str, typer.Option("--split", help="train, val, test or all.")] = "test",
     out: Annotated[Path | None, typer.Option("--out", help="Folder for metrics.json, CSVs and PNG panels (default RUN/eval-<split>).")] = None,
@@ -136,28 +136,35 @@ def evaluate_command(
     device: DeviceOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
-    """Score a trained model: per-slice and per-volume PSNR/SSIM/NMSE (mean +- std), CSV + JSON, PNG panels.
+    """Score the model of any run directory: per-slice and per-volume PSNR/SSIM/NMSE (mean +- std), CSV + JSON, PNG panels.
+
+    Train runs (or a checkpoint file): the best weights. Search runs: the retrained derived network
+    (retrain/ sub-run, else the untrained network of genotype.json) on the dataset in its config.
+    Federated runs: the final global model (server checkpoint) on each site's split. Experiment
+    runs (bench quality, demo): every train and search sub-run.
 
     Example: automri evaluate runs/unet --split test --json
     """
-    from automri.train.config import apply_overrides
-    from automri.train.engine import build_split, load_trained
-    from automri.train.evaluate import evaluate_model
+    from automri.experiments.run_kinds import evaluate_run
 
-    model, config = load_trained(path, device=device)
-    config = apply_overrides(config, {"data.dataset": dataset, "data.size": size, "data.mask": mask}, source="flags")
-    data = build_split(config, split, max_slices)
-    folder = out if out is not None else (path if path.is_dir() else path.parent) / f"eval-{split}"
-    result = evaluate_model(model, data, batch_size, device, out=folder, panels=panels, progress=not as_json)
-    result.pop("predictions")
+    result = evaluate_run(path, split, out, {"dataset": dataset, "size": size, "mask": mask}, batch_size, max_slices,
+                          panels, device, progress=not as_json)
     if as_json:
-        _print({**result, "out": str(folder)}, True, "")
+        _print(result, True, "")
         return
-    _print(
-        {"model path": str(path), "split": split, "slices": len(result["slices"]), "volumes": len(result["volumes"]),
-         "per volume (fastMRI)": result["volume_summary"], "per slice": result["slice_summary"], "written to": str(folder)},
-        False, "automri evaluate",
-    )
+    _print({"model path": str(path), "kind": result["kind"], "model": result["model"], "split": split,
+            **_scores_rows(result), "written to": result["out"]}, False, "automri evaluate")
+
+
+def _scores_rows(result: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Table rows of an :func:`evaluate_run` result (one block per site or sub-run)."""
+    if "clients" in result or "runs" in result:
+        rows: dict[str, Any] = {}
+        for name, sub in (result.get("clients") or result["runs"]).items():
+            rows.update(_scores_rows(sub, f"{prefix}{name}: "))
+        return rows
+    return {f"{prefix}slices": len(result["slices"]), f"{prefix}volumes": len(result["volumes"]),
+            f"{prefix}per volume (fastMRI)": result["volume_summary"], f"{prefix}per slice": result["slice_summary"]}
 
 
 def profile_command(
