@@ -133,6 +133,7 @@ def search_command(
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of every random choice.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
     device: Annotated[str | None, typer.Option("--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")] = None,
+    tensorboard: Annotated[Path | None, typer.Option("--tensorboard", help="Write TensorBoard logs to DIR (scalars, first validation slice, alpha histograms; needs pip install 'automri[tensorboard]').")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
     """Search an architecture; writes genotype.json, alpha.jsonl, metrics.jsonl, summary.json, figures/.
@@ -143,9 +144,14 @@ def search_command(
         "size": size, "mask": mask, "phase": phase, "augment": augment, "epochs": epochs,
         "warmup_epochs": warmup_epochs, "steps": steps, "batch_size": batch_size, "folds": folds, "train_portion": train_portion,
         "retrain_epochs": retrain_epochs, "seed": seed, "resume": resume, "device": device,
+        "tensorboard": None if tensorboard is None else str(tensorboard),
     }
     space_flags = {"--hidden": hidden, "--cells": cells, "--iterations": iterations, "--width": width}
     options = build_options(space, strategy, dataset, out, flags, space_flags, beta)
+    if tensorboard is not None:
+        from automri.train.tensorboard import require_tensorboard
+
+        require_tensorboard()
     if space == "cell":
         from automri.experiments.cell_search import run_cell_search
 

@@ -15,6 +15,7 @@ DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Built-in data
 SizeOpt = Annotated[int | None, typer.Option("--size", help="Image side in pixels (e.g. 64 for tests, 256 for real runs).")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+TensorboardOpt = Annotated[Path | None, typer.Option("--tensorboard", help="Write TensorBoard logs to DIR (scalars, first validation slice, alpha histograms; needs pip install 'automri[tensorboard]').")]
 
 
 def _base_config(model: str | None, genotype: Path | None, config: Path | None, resume: bool, out: Path) -> Any:
@@ -97,6 +98,7 @@ def train_command(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from checkpoint-last.pt.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run in --out.")] = False,
     device: DeviceOpt = None,
+    tensorboard: TensorboardOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a reconstruction model; writes config.yaml, metrics.jsonl, checkpoints, summary.json, figures/.
@@ -110,12 +112,16 @@ def train_command(
 
     if resume:
         require_resumable(out)
+    if tensorboard is not None:
+        from automri.train.tensorboard import require_tensorboard
+
+        require_tensorboard()
     base = _base_config(model, genotype, config, resume, out)
     overrides = {
         "data.dataset": dataset, "data.size": size, "data.mask": mask, "train.epochs": epochs, "train.steps": steps,
         "train.batch_size": batch_size, "train.lr": lr, "train.loss": loss, "model.params": params,
         "data.val_max_slices": val_slices, "data.augment": augment, "data.phase": phase, "seed": seed,
-        "device": device,
+        "device": device, "train.tensorboard": None if tensorboard is None else str(tensorboard),
     }
     resolved = apply_overrides(base, overrides, source="flags")
     check_run_fits(resolved)

@@ -23,6 +23,7 @@ Ctrl-C (SIGINT, in the main thread) is honoured at the next step boundary: the l
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import time
@@ -50,6 +51,7 @@ from automri.train.seed import (
     worker_init_fn,
 )
 from automri.train.stepper import Stepper, SupervisedStepper
+from automri.train.tensorboard import log_epoch, open_writer
 
 __all__ = [
     "DivergenceError", "Stepper", "SupervisedStepper", "epoch_batches", "epoch_loader", "epoch_steps",
@@ -275,16 +277,12 @@ def _evaluate(model: nn.Module, evaluate_fn: EvaluateFn) -> dict[str, float]:
         restore_rng_state(rng)
 
 
-def _tensorboard_writer(run: RunDir, enabled: bool) -> Any:
+def _tensorboard_writer(run: RunDir, enabled: bool | str | os.PathLike) -> Any:
+    """The TensorBoard writer of ``run``: ``True`` logs to ``RUN/tensorboard``, a path (``--tensorboard
+    DIR``) to that folder, ``False`` / ``None`` / ``""`` not at all."""
     if not enabled:
         return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as err:
-        raise AutoMRIError(
-            "--tensorboard: TensorBoard is not installed (pip install 'automri[tensorboard]')"
-        ) from err
-    return SummaryWriter(log_dir=str(run.path / "tensorboard"))
+    return open_writer(run.path / "tensorboard" if enabled is True else enabled)
 
 
 def run_loop(
@@ -303,9 +301,10 @@ def run_loop(
     on_epoch_end: EpochCallback | None = None,
     *,
     meta: dict[str, Any] | None = None,
-    tensorboard: bool = False,
+    tensorboard: bool | str | os.PathLike = False,
     progress: bool = True,
     num_workers: int = 0,
+    preview_set: Dataset | None = None,
 ) -> dict[str, Any]:
     """Train ``stepper`` for ``epochs`` epochs of at most ``max_steps`` batches; see the module docstring.
 
@@ -328,7 +327,9 @@ def run_loop(
             is logged; it may add entries to ``record`` or write its own logs.
         meta: extra information saved in every checkpoint under ``"meta"`` (e.g. how to rebuild the
             model: name, keyword arguments, genotype).
-        tensorboard: also write scalars under ``RUN/tensorboard`` (needs the ``tensorboard`` package).
+        tensorboard: also write TensorBoard logs (:mod:`automri.train.tensorboard`: scalars, the first
+            slice of ``preview_set`` (default ``val_set``), alpha histograms of search networks)
+            under ``RUN/tensorboard`` (``True``) or in the given folder (needs ``automri[tensorboard]``).
         progress: show a Rich progress bar (still off when stderr is not a terminal).
         num_workers: DataLoader worker processes for the training set.
 
@@ -417,9 +418,8 @@ def run_loop(
                     on_epoch_end(epoch + 1, record)
                 run.log_metrics(record)
                 if writer is not None:
-                    for name, value in record.items():
-                        if isinstance(value, int | float) and name != "epoch":
-                            writer.add_scalar(name, value, epoch + 1)
+                    log_epoch(writer, record, epoch + 1, model, preview_set if preview_set is not None else val_set,
+                              device)
                 last_record = record
                 state.epoch, state.step_in_epoch, state.sums, state.count = epoch + 1, 0, {}, 0
                 rng_after_step = capture_rng_state()
