@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from automri.atomic import dumps_strict
+from automri.cli.aliases import either, old_name
 from automri.errors import AutoMRIError
 
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Built-in dataset name or path (default: the config's).")]
@@ -177,7 +178,8 @@ def profile_command(
     model: Annotated[str | None, typer.Option("--model", help="Model name (built with its configs/<model>.yaml options).")] = None,
     genotype: Annotated[Path | None, typer.Option("--genotype", help="Genotype JSON of a searched network.")] = None,
     size: Annotated[int, typer.Option("--size", help="Image side in pixels.")] = 256,
-    batch: Annotated[int, typer.Option("--batch", help="Slices per forward pass.")] = 1,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Slices per forward pass (default 1).")] = None,
+    batch: Annotated[int | None, old_name("--batch")] = None,
     coils: Annotated[int, typer.Option("--coils", help="Coils (0: single-coil).")] = 0,
     params: Annotated[int | None, typer.Option("--params", help="Parameter budget: picks the width that matches it.")] = None,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed forward passes (median reported).")] = 10,
@@ -195,8 +197,9 @@ def profile_command(
     from automri.train.engine import build_from_config, resolve_config
     from automri.train.preflight import check_run_fits
 
+    batch = either(batch_size, batch, "--batch", 1)
     if batch < 1 or size < 8 or coils < 0 or repeats < 1:
-        raise AutoMRIError("--batch and --repeats must be >= 1, --size >= 8 and --coils >= 0")
+        raise AutoMRIError("--batch-size and --repeats must be >= 1, --size >= 8 and --coils >= 0")
     config = apply_overrides(_base_config(model, genotype, None, False, Path(".")), {"model.params": params})
     check_run_fits(apply_overrides(config, {"data.size": size, "train.batch_size": batch}))
     network = build_from_config(resolve_config(config))
