@@ -107,12 +107,16 @@ def train_command(
     Example: automri train --model unet --dataset phantom --size 64 --epochs 5 --out runs/unet
     """
     from automri.train.config import apply_overrides
+    from automri.train.distributed import init_from_env, is_main, rank_out
     from automri.train.engine import train
     from automri.train.preflight import check_run_fits
     from automri.train.runs import require_resumable
 
     if resume:
         require_resumable(out)
+    device = init_from_env(device)  # torchrun: join the process group; else a no-op
+    if not is_main():
+        tensorboard = None
     if tensorboard is not None:
         from automri.train.tensorboard import require_tensorboard
 
@@ -126,8 +130,9 @@ def train_command(
     }
     resolved = apply_overrides(base, overrides, source="flags")
     check_run_fits(resolved)
-    summary = train(resolved, out, resume=resume, overwrite=overwrite, progress=not as_json)
-    _print(summary, as_json, f"automri train: {summary['model']}")
+    summary = train(resolved, rank_out(out, resume), resume=resume, overwrite=overwrite, progress=not as_json and is_main())
+    if is_main():
+        _print(summary, as_json, f"automri train: {summary['model']}")
 
 
 def evaluate_command(

@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, Dataset
 from automri.data.datasets import set_epoch
 from automri.data.sample import Batch, collate
 from automri.errors import AutoMRIError
+from automri.train import distributed
 from automri.train.checkpoint import load_checkpoint, save_checkpoint
 from automri.train.device import resolve_device
 from automri.train.progress import make_progress
@@ -96,8 +97,10 @@ def epoch_loader(
 ) -> DataLoader:
     """The loader of 0-based ``epoch`` (:func:`epoch_batches`), without its first ``skip`` batches
     (a resumed epoch). It first gives the training set the augmentation draws ``draw`` (default:
-    ``epoch``; ``data.augment``), so every epoch sees new draws and fresh masks."""
-    batches = epoch_batches(len(train_set), batch_size, seed, epoch, max_steps)
+    ``epoch``; ``data.augment``), so every epoch sees new draws and fresh masks. In a data-parallel
+    run each batch is this rank's shard of the global batch (:func:`automri.train.distributed.shard`)."""
+    batches = [distributed.shard(b) for b in epoch_batches(len(train_set), batch_size, seed, epoch, max_steps)]
+    batches = [b for b in batches if b]
     set_epoch(train_set, epoch if draw is None else draw)
     return DataLoader(
         train_set,
@@ -193,7 +196,8 @@ class ValidationStream:
             generator = seeded_generator(derive_seed(self.seed, cycle, _VAL_STREAM))
             self._order = torch.randperm(len(self.dataset), generator=generator).tolist()
             self._cycle = cycle
-        indices = self._order[position * self.batch_size : (position + 1) * self.batch_size]
+        chunk = self._order[position * self.batch_size : (position + 1) * self.batch_size]
+        indices = distributed.shard(chunk) or chunk  # a last chunk smaller than the world: every rank takes it
         self.drawn += 1
         return collate([self.dataset[i] for i in indices])
 
@@ -347,6 +351,8 @@ def run_loop(
         resumed_from = {"epoch": state.epoch, "step_in_epoch": state.step_in_epoch, "global_step": state.global_step}
     if resume:
         run.truncate_logs(state.epoch, state.step_in_epoch)
+    distributed.check_batch(batch_size)
+    distributed.distribute(stepper)
 
     val_stream = (
         ValidationStream(val_set, batch_size, seed, state.val_batches_drawn) if stepper.needs_val_batch else None
