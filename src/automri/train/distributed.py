@@ -140,6 +140,22 @@ def average_gradients(parameters: list[nn.Parameter]) -> None:
             offset += g.numel()
 
 
+def _collective_device() -> torch.device:
+    """Where small collective tensors live: the current GPU for nccl, else the CPU."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def average_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics`` with every numeric value replaced by its mean over ranks (what one process would
+    log for the global batch, up to rounding); unchanged with one process."""
+    if world_size() == 1:
+        return metrics
+    keys = sorted(k for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool))
+    values = torch.tensor([float(metrics[k]) for k in keys], dtype=torch.float64, device=_collective_device())
+    dist.all_reduce(values)
+    return {**metrics, **dict(zip(keys, (values / world_size()).tolist()))}
+
+
 def distribute(stepper: Any) -> None:
     """Make ``stepper`` average its gradients over ranks (no-op with one process): a DDP-wrapped
     forward for steppers with a ``forward_model`` (SupervisedStepper), the ``grad_sync`` hook of the
@@ -156,5 +172,5 @@ def distribute(stepper: Any) -> None:
         raise AutoMRIError(f"{type(stepper).__name__}: cannot run on several processes (no forward_model or grad_sync)")
 
 
-__all__ = ["average_gradients", "barrier", "check_batch", "distribute", "init_from_env", "is_main", "launched",
+__all__ = ["average_gradients", "average_metrics", "barrier", "check_batch", "distribute", "init_from_env", "is_main", "launched",
            "rank", "rank_out", "shard", "world_size"]

@@ -396,6 +396,7 @@ def run_loop(
                 started = time.perf_counter()
                 model.train()
                 for metrics in epoch_steps(stepper, loader, val_stream, on_step_start=mark_inconsistent):
+                    metrics = distributed.average_metrics(metrics)  # data parallel: the global batch's
                     state.step_in_epoch += 1
                     state.global_step += 1
                     state.add(metrics)
