@@ -47,7 +47,7 @@ def torchrun(args: list[str], nproc: int = 2) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1", "FLWR_TELEMETRY_ENABLED": "0"}
     return subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "automri",
-         *args], capture_output=True, text=True, env=env, timeout=240)
+         *args], check=False, capture_output=True, text=True, env=env, timeout=240)
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:

@@ -74,7 +74,7 @@ def test_search_logs_scalars_first_validation_slice_and_alpha_histograms(recordi
     assert writer.tags("image") == {"recon/target", "recon/zero_filled", "recon/reconstruction"}
     assert writer.tags("histogram") == {"alpha/logits", "alpha/softmax"}
     assert sorted({step for _, _, step in writer.calls["histogram"]}) == [1, 2]  # one per epoch
-    softmax = [v for tag, v, step in writer.calls["histogram"] if tag == "alpha/softmax" and step == 2][0]
+    softmax = next(v for tag, v, step in writer.calls["histogram"] if tag == "alpha/softmax" and step == 2)
     assert softmax.numel() == 9 * 8 and torch.allclose(softmax.view(9, 8).sum(-1), torch.ones(9))
 
 

@@ -103,7 +103,7 @@ def evaluate_run(
         return _evaluate_search(path, folder, overrides, **score)
     if kind == "federated":
         if overrides:
-            raise AutoMRIError(f"--{sorted(overrides)[0]}: not used with a federated run (each site keeps its own data)")
+            raise AutoMRIError(f"--{min(overrides)}: not used with a federated run (each site keeps its own data)")
         return _evaluate_federated(path, folder, **score)
     return _evaluate_experiment(path, folder, overrides, **score)
 

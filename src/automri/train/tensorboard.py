@@ -98,4 +98,5 @@ def log_epoch(writer: Any, record: dict[str, Any], step: int, model: nn.Module, 
     writer.flush()
 
 
-__all__ = ["MISSING", "require_tensorboard", "alpha_parameters", "log_alphas", "log_epoch", "log_first_slice", "log_scalars", "open_writer"]
+__all__ = ["MISSING", "alpha_parameters", "log_alphas", "log_epoch", "log_first_slice", "log_scalars", "open_writer",
+           "require_tensorboard"]
