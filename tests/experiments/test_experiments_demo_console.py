@@ -14,7 +14,6 @@ import functools
 import re
 import sys
 
-
 from automri.cli import main
 from automri.experiments import demo, fedautomri
 from automri.experiments.scales import get_scale

@@ -62,7 +62,7 @@ def test_export_copies_figures_and_rewrites_links(demo_dir, tmp_path) -> None:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["demo", "--preset", "huge"], "--preset 'huge'"),
+        (["demo", "--preset", "huge"], "--scale 'huge'"),  # --preset: the old name of --scale
         (["demo", "--stages", "overview,nope"], "--stages"),
         (["report", "/nonexistent/run"], "no such directory"),
         (["bench", "quality", "--experiment", "tables"], "--experiment 'tables'"),

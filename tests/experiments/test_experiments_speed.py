@@ -125,7 +125,7 @@ def test_report_has_command_machine_and_table_and_json_parses(tiny_run):
     result, folder = tiny_run
     text = (folder / "speed.md").read_text()
     assert f"Command: `{result['command']}`" in text
-    assert result["command"].startswith("automri bench speed --models dccnn,zero_filled --size 32 --batch 2")
+    assert result["command"].startswith("automri bench speed --models dccnn,zero_filled --size 32 --batch-size 2")
     assert "- CPU: " in text and f"torch {torch.__version__}" in text and "torch.get_num_threads() = 1" in text
     assert f"- Date: {result['machine']['date']}" in text
     assert "| dccnn |" in text and "Where the training time goes" in text

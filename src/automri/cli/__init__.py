@@ -15,6 +15,7 @@ import traceback
 import click
 import typer
 
+from automri import __version__
 from automri.errors import AutoMRIError
 
 app = typer.Typer(
@@ -29,9 +30,18 @@ app = typer.Typer(
 _STATE = {"debug": False}
 
 
+def _print_version(value: bool) -> None:
+    """``--version``: print ``automri <version>`` and exit."""
+    if value:
+        typer.echo(f"automri {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="On an error, also print the Python traceback."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
+                                 callback=_print_version),
 ) -> None:
     """AutoMRI: NAS for MR image reconstruction. Try `automri demo` or `automri data list`."""
     _STATE["debug"] = debug

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from automri.cli.aliases import either, old_name
 from automri.experiments.speed import DEFAULT_MODELS, run_speed_benchmark
 from automri.experiments.timing import MATMUL_SIZE
 
@@ -30,7 +31,8 @@ def speed(
         "--models", help="Comma-separated models: registry names, fedautomri_v1, emrnas_cardiac or genotype .json "
         "files (default: every baseline and both searched nets).")] = None,
     size: Annotated[int, typer.Option("--size", help="Image side in pixels.")] = 256,
-    batch: Annotated[int, typer.Option("--batch", help="Training batch size (slices per step).")] = 4,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Training batch size (slices per step; default 4).")] = None,
+    batch: Annotated[int | None, old_name("--batch")] = None,
     coils: Annotated[int, typer.Option("--coils", help="0: single-coil; N: N-coil k-space with sens maps.")] = 0,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed runs per measurement (the median is kept).")] = 5,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs before each measurement.")] = 1,
@@ -56,8 +58,9 @@ def speed(
     a fraction of the fp32 matrix-multiply rate, where a training step's time goes, and the Flower
     round overhead. Timings are medians of --repeats runs. Keep the machine otherwise idle.
 
-    Example: automri bench speed --models unet,modl,dccnn --size 256 --batch 4 --repeats 5 --threads 2
+    Example: automri bench speed --models unet,modl,dccnn --size 256 --batch-size 4 --repeats 5 --threads 2
     """
+    batch = either(batch_size, batch, "--batch", 4)
     names = _model_list(models)
     with Progress(console=Console(stderr=True), transient=True, disable=as_json) as progress:
         task = progress.add_task("matmul reference", total=len(names))

@@ -8,11 +8,14 @@ from typing import Annotated
 
 import typer
 
+from automri.cli.aliases import either, old_name
+
 
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Report directory to create.")] = Path("demo-report"),
-    preset: Annotated[str, typer.Option(
-        "--preset", help="Scale: demo (about 15 min on 2 CPU cores), test (seconds), small, paper.")] = "demo",
+    scale: Annotated[str | None, typer.Option(
+        "--scale", help="Scale: demo (default; about 15 min on 2 CPU cores), test (seconds), small, paper.")] = None,
+    preset: Annotated[str | None, old_name("--preset")] = None,
     stages: Annotated[str, typer.Option(
         "--stages", help="Comma-separated subset of shipped,overview,fedautomri,emrnas.")] = "shipped,overview,fedautomri,emrnas",
     dataset: Annotated[str, typer.Option(
@@ -32,8 +35,8 @@ def demo(
     from automri.experiments.experiment import REPORT, console_say
 
     chosen = tuple(s.strip() for s in stages.split(",") if s.strip())
-    results = run_demo(out, preset=preset, stages=chosen, dataset=dataset, size=size, seed=seed, device=device,
-                       resume=resume, say=console_say(not as_json))
+    results = run_demo(out, preset=either(scale, preset, "--preset", "demo"), stages=chosen, dataset=dataset,
+                       size=size, seed=seed, device=device, resume=resume, say=console_say(not as_json))
     report = out / REPORT
     if as_json:
         typer.echo(json.dumps({"report": str(report), "results": results}, indent=2, default=str))

@@ -42,6 +42,7 @@ ClipOpt = Annotated[float | None, typer.Option("--clip-norm", help="Clip each cl
 MinClientsOpt = Annotated[str, typer.Option("--min-clients", help="Quorum: accepted replies a round needs, a count (2) or a fraction of the clients (0.5).")]
 DiscoveryOpt = Annotated[float, typer.Option("--discovery-timeout", help="Seconds to wait for the nodes to tell their partition id.")]
 DrillOpt = Annotated[list[str] | None, typer.Option("--drill", help="Fault drill CLIENT=KIND (repeatable): nan, huge, shape, dtype, count, missing-metric, partition, stall or poison.")]
+TensorboardOpt = Annotated[Path | None, typer.Option("--tensorboard", help="Write the server's TensorBoard logs to DIR (scalars per round, alpha histograms of fed search; needs pip install 'automri[tensorboard]').")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", help="Show Flower's and Ray's logs on the console (they always go to OUT/flower.log).")]
 
 
@@ -101,6 +102,10 @@ def _simulate(algorithm: str, as_json: bool, max_message_mb: float, **kwargs: An
     from automri.federated.simulation import run_federated
 
     kwargs["max_message_bytes"] = int(max_message_mb * 2**20)
+    if kwargs.get("tensorboard"):
+        from automri.train.tensorboard import require_tensorboard
+
+        require_tensorboard()
     typer.echo(f"federated {algorithm}: {kwargs['rounds']} rounds (Flower simulation, logs in {kwargs['out']}/flower.log)",
                err=True)
     summary = run_federated(algorithm, **kwargs)
@@ -131,6 +136,7 @@ def search_command(
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
     verbose: VerboseOpt = False,
+    tensorboard: TensorboardOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Federated architecture search (FedNAS with MiLeNAS; w and alpha averaged); writes genotype.json.
@@ -142,6 +148,7 @@ def search_command(
         resume=resume, overwrite=overwrite, size=size, batch_size=batch_size, lr=lr, milenas_beta=beta,
         space_options=parse_options(space_option, "--space-option"), weighting=weighting,
         round_timeout=round_timeout, max_message_mb=max_message_mb, verbose=verbose,
+        tensorboard=None if tensorboard is None else str(tensorboard.resolve()),
         **robustness_options(aggregation, trim_fraction, clip_norm, min_clients, discovery_timeout, drill),
     )
 
@@ -203,6 +210,7 @@ def train_command(
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
     verbose: VerboseOpt = False,
+    tensorboard: TensorboardOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Federated training: Non-Fed, FedAvg, FedProx, FedMRI or FedAutoMRI (genotype + client EMA).
@@ -217,6 +225,7 @@ def train_command(
         algorithm, as_json, spec=spec, rounds=rounds, local_epochs=local_epochs, steps=steps, out=out, seed=seed,
         resume=resume, overwrite=overwrite, size=size, batch_size=batch_size, lr=lr, weighting=weighting,
         round_timeout=round_timeout, max_message_mb=max_message_mb, verbose=verbose, **options,
+        tensorboard=None if tensorboard is None else str(tensorboard.resolve()),
         **robustness_options(aggregation, trim_fraction, clip_norm, min_clients, discovery_timeout, drill),
     )
 

@@ -10,16 +10,17 @@ import typer
 
 
 def report(
-    runs: Annotated[list[Path], typer.Argument(help="Experiment directories (automri demo / bench quality --out).")],
+    runs: Annotated[list[Path], typer.Argument(help="Run directories: experiments (demo, bench quality), train, search or fed runs.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the rebuilt report paths as JSON.")] = False,
 ) -> None:
-    """Rebuild report.md and figures/ from the files of finished runs (no training, no evaluation).
+    """Rebuild report.md (and figures/ of experiments) from the files of finished runs (no training,
+    no evaluation); train, search and federated runs get a short summary page.
 
-    Example: automri report demo-report runs/bench-quality/baselines
+    Example: automri report demo-report runs/bench-quality/baselines runs/search
     """
-    from automri.experiments.rebuild_report import rebuild_reports
+    from automri.experiments.run_kinds import report_runs
 
-    paths = rebuild_reports(list(runs))
+    paths = report_runs(list(runs))
     if as_json:
         typer.echo(json.dumps([str(p) for p in paths]))
     else:

@@ -30,6 +30,7 @@ def build_options(
     flags: dict[str, Any],
     space_flags: dict[str, int | None],
     beta: float | None,
+    learning_rates: dict[str, float | None] | None = None,
 ) -> Any:
     """A :class:`~automri.nas.options.SearchOptions` from the command-line flags.
 
@@ -55,7 +56,7 @@ def build_options(
             owner = next(name for name, owned in SPACE_FLAGS.items() if flag in owned)
             raise AutoMRIError(f"{flag}: only used with --space {owner}, not {space}")
         space_options[SPACE_FLAGS[space][flag]] = value
-    strategy_options = {}
+    strategy_options = {key: value for key, value in (learning_rates or {}).items() if value is not None}
     if beta is not None:
         if strategy != "milenas":
             raise AutoMRIError(f"--beta: only used by --strategy milenas, not {strategy}")
@@ -129,27 +130,42 @@ def search_command(
     cells: Annotated[int | None, typer.Option("--cells", help="cell: number of stacked cells L (default 3).")] = None,
     iterations: Annotated[int | None, typer.Option("--iterations", help="cell: unrolled MoDL iterations K (default 5).")] = None,
     width: Annotated[int | None, typer.Option("--width", help="rir: feature width of the RIR network.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate of the weights (Adam; default 1e-3).")] = None,
+    arch_lr: Annotated[float | None, typer.Option("--arch-lr", help="Learning rate of the alphas (Adam; default: the strategy's).")] = None,
     beta: Annotated[float | None, typer.Option("--beta", help="milenas: weight of the validation gradient (default 1).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of every random choice.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
     device: Annotated[str | None, typer.Option("--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")] = None,
+    tensorboard: Annotated[Path | None, typer.Option("--tensorboard", help="Write TensorBoard logs to DIR (scalars, first validation slice, alpha histograms; needs pip install 'automri[tensorboard]').")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
     """Search an architecture; writes genotype.json, alpha.jsonl, metrics.jsonl, summary.json, figures/.
 
     Example: automri search --space cell --strategy milenas --dataset phantom --size 64 --epochs 5 --out runs/search
     """
+    from automri.train.distributed import init_from_env, is_main, rank_out
+
+    device = init_from_env(device)  # torchrun: join the process group; else a no-op
+    run_out = rank_out(out, resume)
+    if not is_main():
+        tensorboard = None
     flags = {
         "size": size, "mask": mask, "phase": phase, "augment": augment, "epochs": epochs,
         "warmup_epochs": warmup_epochs, "steps": steps, "batch_size": batch_size, "folds": folds, "train_portion": train_portion,
         "retrain_epochs": retrain_epochs, "seed": seed, "resume": resume, "device": device,
+        "tensorboard": None if tensorboard is None else str(tensorboard),
     }
     space_flags = {"--hidden": hidden, "--cells": cells, "--iterations": iterations, "--width": width}
-    options = build_options(space, strategy, dataset, out, flags, space_flags, beta)
+    options = build_options(space, strategy, dataset, run_out, flags, space_flags, beta,
+                            {"w_lr": lr, "arch_lr": arch_lr})
+    if tensorboard is not None:
+        from automri.train.tensorboard import require_tensorboard
+
+        require_tensorboard()
     if resume:
         from automri.train.runs import require_resumable
 
-        require_resumable(out, nested=space == "rir")
+        require_resumable(run_out, nested=space == "rir")
     if space == "cell":
         from automri.experiments.cell_search import run_cell_search
 
@@ -158,7 +174,8 @@ def search_command(
         from automri.experiments.rir_search import run_rir_search
 
         summary = run_rir_search(options)
-    _print_summary(summary, out, as_json)
+    if is_main():
+        _print_summary(summary, out, as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,12 +9,14 @@ from typing import Annotated, Any
 import typer
 
 from automri.atomic import dumps_strict
+from automri.cli.aliases import either, old_name
 from automri.errors import AutoMRIError
 
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Built-in dataset name or path (default: the config's).")]
 SizeOpt = Annotated[int | None, typer.Option("--size", help="Image side in pixels (e.g. 64 for tests, 256 for real runs).")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+TensorboardOpt = Annotated[Path | None, typer.Option("--tensorboard", help="Write TensorBoard logs to DIR (scalars, first validation slice, alpha histograms; needs pip install 'automri[tensorboard]').")]
 
 
 def _base_config(model: str | None, genotype: Path | None, config: Path | None, resume: bool, out: Path) -> Any:
@@ -97,6 +99,7 @@ def train_command(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from checkpoint-last.pt.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run in --out.")] = False,
     device: DeviceOpt = None,
+    tensorboard: TensorboardOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a reconstruction model; writes config.yaml, metrics.jsonl, checkpoints, summary.json, figures/.
@@ -104,27 +107,36 @@ def train_command(
     Example: automri train --model unet --dataset phantom --size 64 --epochs 5 --out runs/unet
     """
     from automri.train.config import apply_overrides
+    from automri.train.distributed import init_from_env, is_main, rank_out
     from automri.train.engine import train
     from automri.train.preflight import check_run_fits
     from automri.train.runs import require_resumable
 
     if resume:
         require_resumable(out)
+    device = init_from_env(device)  # torchrun: join the process group; else a no-op
+    if not is_main():
+        tensorboard = None
+    if tensorboard is not None:
+        from automri.train.tensorboard import require_tensorboard
+
+        require_tensorboard()
     base = _base_config(model, genotype, config, resume, out)
     overrides = {
         "data.dataset": dataset, "data.size": size, "data.mask": mask, "train.epochs": epochs, "train.steps": steps,
         "train.batch_size": batch_size, "train.lr": lr, "train.loss": loss, "model.params": params,
         "data.val_max_slices": val_slices, "data.augment": augment, "data.phase": phase, "seed": seed,
-        "device": device,
+        "device": device, "train.tensorboard": None if tensorboard is None else str(tensorboard),
     }
     resolved = apply_overrides(base, overrides, source="flags")
     check_run_fits(resolved)
-    summary = train(resolved, out, resume=resume, overwrite=overwrite, progress=not as_json)
-    _print(summary, as_json, f"automri train: {summary['model']}")
+    summary = train(resolved, rank_out(out, resume), resume=resume, overwrite=overwrite, progress=not as_json and is_main())
+    if is_main():
+        _print(summary, as_json, f"automri train: {summary['model']}")
 
 
 def evaluate_command(
-    path: Annotated[Path, typer.Argument(help="Run directory or checkpoint file.")],
+    path: Annotated[Path, typer.Argument(help="Run directory (train, search, fed, bench quality) or checkpoint file.")],
     dataset: DatasetOpt = None,
     split: Annotated[str, typer.Option("--split", help="train, val, test or all.")] = "test",
     out: Annotated[Path | None, typer.Option("--out", help="Folder for metrics.json, CSVs and PNG panels (default RUN/eval-<split>).")] = None,
@@ -136,35 +148,43 @@ def evaluate_command(
     device: DeviceOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
-    """Score a trained model: per-slice and per-volume PSNR/SSIM/NMSE (mean +- std), CSV + JSON, PNG panels.
+    """Score the model of any run directory: per-slice and per-volume PSNR/SSIM/NMSE (mean +- std), CSV + JSON, PNG panels.
+
+    Train runs (or a checkpoint file): the best weights. Search runs: the retrained derived network
+    (retrain/ sub-run, else the untrained network of genotype.json) on the dataset in its config.
+    Federated runs: the final global model (server checkpoint) on each site's split. Experiment
+    runs (bench quality, demo): every train and search sub-run.
 
     Example: automri evaluate runs/unet --split test --json
     """
-    from automri.train.config import apply_overrides
-    from automri.train.engine import build_split, load_trained
-    from automri.train.evaluate import evaluate_model
+    from automri.experiments.run_kinds import evaluate_run
 
-    model, config = load_trained(path, device=device)
-    config = apply_overrides(config, {"data.dataset": dataset, "data.size": size, "data.mask": mask}, source="flags")
-    data = build_split(config, split, max_slices)
-    folder = out if out is not None else (path if path.is_dir() else path.parent) / f"eval-{split}"
-    result = evaluate_model(model, data, batch_size, device, out=folder, panels=panels, progress=not as_json)
-    result.pop("predictions")
+    result = evaluate_run(path, split, out, {"dataset": dataset, "size": size, "mask": mask}, batch_size, max_slices,
+                          panels, device, progress=not as_json)
     if as_json:
-        _print({**result, "out": str(folder)}, True, "")
+        _print(result, True, "")
         return
-    _print(
-        {"model path": str(path), "split": split, "slices": len(result["slices"]), "volumes": len(result["volumes"]),
-         "per volume (fastMRI)": result["volume_summary"], "per slice": result["slice_summary"], "written to": str(folder)},
-        False, "automri evaluate",
-    )
+    _print({"model path": str(path), "kind": result["kind"], "model": result["model"], "split": split,
+            **_scores_rows(result), "written to": result["out"]}, False, "automri evaluate")
+
+
+def _scores_rows(result: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Table rows of an :func:`evaluate_run` result (one block per site or sub-run)."""
+    if "clients" in result or "runs" in result:
+        rows: dict[str, Any] = {}
+        for name, sub in (result.get("clients") or result["runs"]).items():
+            rows.update(_scores_rows(sub, f"{prefix}{name}: "))
+        return rows
+    return {f"{prefix}slices": len(result["slices"]), f"{prefix}volumes": len(result["volumes"]),
+            f"{prefix}per volume (fastMRI)": result["volume_summary"], f"{prefix}per slice": result["slice_summary"]}
 
 
 def profile_command(
     model: Annotated[str | None, typer.Option("--model", help="Model name (built with its configs/<model>.yaml options).")] = None,
     genotype: Annotated[Path | None, typer.Option("--genotype", help="Genotype JSON of a searched network.")] = None,
     size: Annotated[int, typer.Option("--size", help="Image side in pixels.")] = 256,
-    batch: Annotated[int, typer.Option("--batch", help="Slices per forward pass.")] = 1,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Slices per forward pass (default 1).")] = None,
+    batch: Annotated[int | None, old_name("--batch")] = None,
     coils: Annotated[int, typer.Option("--coils", help="Coils (0: single-coil).")] = 0,
     params: Annotated[int | None, typer.Option("--params", help="Parameter budget: picks the width that matches it.")] = None,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed forward passes (median reported).")] = 10,
@@ -182,8 +202,9 @@ def profile_command(
     from automri.train.engine import build_from_config, resolve_config
     from automri.train.preflight import check_run_fits
 
+    batch = either(batch_size, batch, "--batch", 1)
     if batch < 1 or size < 8 or coils < 0 or repeats < 1:
-        raise AutoMRIError("--batch and --repeats must be >= 1, --size >= 8 and --coils >= 0")
+        raise AutoMRIError("--batch-size and --repeats must be >= 1, --size >= 8 and --coils >= 0")
     config = apply_overrides(_base_config(model, genotype, None, False, Path(".")), {"model.params": params})
     check_run_fits(apply_overrides(config, {"data.size": size, "train.batch_size": batch}))
     network = build_from_config(resolve_config(config))

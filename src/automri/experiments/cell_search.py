@@ -233,6 +233,8 @@ def run_cell_search(options: SearchOptions) -> dict[str, Any]:
         on_epoch_end=log_alpha,
         meta={"space": "cell", "search": space, "strategy": options.strategy},
         progress=True,
+        tensorboard=options.tensorboard or False,
+        preview_set=data["val"],
     )
 
     history = run.read_jsonl("alpha.jsonl")

@@ -103,7 +103,7 @@ def run_demo(
     """
 
     if preset not in PRESETS:
-        raise AutoMRIError(f"--preset {preset!r}: expected one of {', '.join(PRESETS)}")
+        raise AutoMRIError(f"--scale {preset!r}: expected one of {', '.join(PRESETS)}")
     unknown = [s for s in stages if s not in STAGES]
     if unknown or not stages:
         raise AutoMRIError(f"--stages {','.join(stages)!r}: expected a comma-separated subset of {','.join(STAGES)}")

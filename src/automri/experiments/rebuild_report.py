@@ -26,6 +26,11 @@ def _writers() -> dict[str, Callable[[Path, dict[str, Any]], Path]]:
     }
 
 
+def experiment_names() -> tuple[str, ...]:
+    """The experiments whose report :func:`rebuild_report` rebuilds (``summary.json``'s ``experiment``)."""
+    return tuple(_writers())
+
+
 def _load_summary(run: str | os.PathLike) -> dict[str, Any]:
     """``RUN/summary.json`` of an experiment directory, with a clear error when it is not one."""
     path = Path(run)

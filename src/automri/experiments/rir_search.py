@@ -176,6 +176,7 @@ def search_fold(
         on_epoch_end=log_alpha,
         meta={"space": "rir", "search": space, "strategy": options.strategy},
         progress=False,
+        tensorboard=str(Path(options.tensorboard) / path.parent.name) if options.tensorboard else False,
     )
     genotype = model.genotype()
     genotype["display"] = format_genotype(genotype["ops"], space["cells_per_block"])

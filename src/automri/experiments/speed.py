@@ -92,7 +92,7 @@ def speed_command(
     out_md: Path | None,
 ) -> str:
     """The ``automri bench speed`` command line that reproduces a run with these settings."""
-    parts = ["automri", "bench", "speed", "--models", ",".join(models), "--size", str(size), "--batch", str(batch),
+    parts = ["automri", "bench", "speed", "--models", ",".join(models), "--size", str(size), "--batch-size", str(batch),
              "--coils", str(coils), "--repeats", str(repeats), "--warmup", str(warmup), "--device", device,
              "--matmul-size", str(matmul_size)]
     if threads is not None:
@@ -147,7 +147,7 @@ def _check_options(
 ) -> None:
     if not models:
         raise AutoMRIError("--models: expected at least one model name")
-    for flag, value, low in (("--size", size, 8), ("--batch", batch, 1), ("--coils", coils, 0),
+    for flag, value, low in (("--size", size, 8), ("--batch-size", batch, 1), ("--coils", coils, 0),
                              ("--repeats", repeats, 1), ("--warmup", warmup, 0), ("--matmul-size", matmul_size, 1)):
         if value < low:
             raise AutoMRIError(f"{flag}: expected an integer >= {low}, got {value}")

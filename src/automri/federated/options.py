@@ -77,6 +77,8 @@ class FedConfig:
             are reported and the round aggregates the others.
         node_wait: seconds the server waits for all clients to connect before a round.
         discovery_timeout: seconds the server waits for the nodes to tell their partition id.
+        tensorboard: folder for the server's TensorBoard logs (``--tensorboard DIR``: per round the
+            mean and per-client scores, timings and bytes; alpha histograms for ``fednas``), ``None``: none.
         min_clients: quorum, the fewest accepted replies a round needs to aggregate (fewer: the
             global model is kept): a count (``int`` >= 1) or a fraction of the clients (``float``
             in (0, 1], rounded up).
@@ -129,6 +131,8 @@ class FedConfig:
     out: str = "runs/fed"
     client_root: str | None = None
     faults: dict[str, Any] = field(default_factory=dict)
+
+    tensorboard: str | None = None
 
     def __post_init__(self) -> None:
         def check(ok: bool, flag: str, expected: str, value: Any) -> None:

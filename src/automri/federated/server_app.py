@@ -33,6 +33,7 @@ from automri.federated.strategies import build_strategy
 from automri.federated.task import build_client_model, from_record, to_record, weights_of
 from automri.nas.diagnostics import probabilities_from_logits, separation
 from automri.train.runs import RunDir
+from automri.train.tensorboard import log_alphas, log_scalars, open_writer
 
 AUDIT = "audit.jsonl"
 ALPHA = "alpha.jsonl"
@@ -64,6 +65,7 @@ def run_server(grid: Grid, config: FedConfig) -> dict[str, Any]:
         strategy.load_state_dict(checkpoint["strategy"])
         strategy.round_offset = done
     _truncate_round_logs(run, done)
+    writer = open_writer(config.tensorboard) if config.tensorboard else None
 
     def end_of_round(server_round: int, round_arrays: ArrayRecord) -> MetricRecord | None:
         if server_round == 0:
@@ -73,6 +75,8 @@ def run_server(grid: Grid, config: FedConfig) -> dict[str, Any]:
         strategy.end_round(strategy.log.round, record)
         history.append(record)
         run.log_metrics(record)
+        if writer is not None:
+            _tensorboard_round(writer, record)
         PROGRESS.info(round_line(record, config.rounds))
         for line in strategy.log.audit:
             run.append_jsonl(AUDIT, line)
@@ -90,13 +94,26 @@ def run_server(grid: Grid, config: FedConfig) -> dict[str, Any]:
             raise ServerStopped(f"fault drill: server stopped after round {record['round']} (continue with --resume)")
         return MetricRecord({k: v for k, v in record["mean"].items() if "/" not in k})
 
-    if done < config.rounds:
-        strategy.discover(grid)
-        _check_finite(strategy.start(
-            grid=grid, initial_arrays=arrays, num_rounds=config.rounds - done,
-            timeout=config.round_timeout, evaluate_fn=end_of_round,
-        ).arrays)
+    try:
+        if done < config.rounds:
+            strategy.discover(grid)
+            _check_finite(strategy.start(
+                grid=grid, initial_arrays=arrays, num_rounds=config.rounds - done,
+                timeout=config.round_timeout, evaluate_fn=end_of_round,
+            ).arrays)
+    finally:
+        if writer is not None:
+            writer.close()
     return write_report(run, config, history, strategy)
+
+
+def _tensorboard_round(writer: object, record: dict) -> None:
+    """One round in TensorBoard: the numeric entries of ``record`` (``mean/global-psnr``,
+    ``clients/<name>/...``, timings, bytes) and, for ``fednas``, the alpha histograms."""
+    log_scalars(writer, {k: v for k, v in record.items() if k != "alpha"}, record["round"])
+    if "alpha" in record:
+        log_alphas(writer, record["alpha"], record["round"])
+    writer.flush()
 
 
 def _check_finite(arrays: ArrayRecord) -> None:

@@ -41,6 +41,8 @@ class SearchOptions:
         space_options: space-specific settings, e.g. ``{"hidden": 16, "cells": 3, "iterations": 5}``
             for ``cell`` or ``{"width": 32, "components": 5}`` for ``rir``.
         strategy_options: strategy-specific settings, e.g. ``{"beta": 1.0, "arch_lr": 3e-3}``.
+        tensorboard: folder for TensorBoard logs of the search (``--tensorboard DIR``; rir: one
+            ``fold-k`` sub-folder per fold), ``None``: none.
     """
 
     space: str = "cell"
@@ -63,6 +65,7 @@ class SearchOptions:
     retrain_epochs: int = 0
     space_options: dict[str, Any] = field(default_factory=dict)
     strategy_options: dict[str, Any] = field(default_factory=dict)
+    tensorboard: str | None = None
 
     def __post_init__(self) -> None:
         try:

@@ -98,6 +98,7 @@ class ProxylessStrategy:
         self.w_optimizer.zero_grad(set_to_none=True)
         loss = self._batch_loss(batch)
         loss.backward(inputs=list(weight_parameters(self.model)))
+        self._sync(list(weight_parameters(self.model)))
         self.w_optimizer.step()
         return float(loss.detach())
 
@@ -109,6 +110,7 @@ class ProxylessStrategy:
         if self.mode == "softmax":
             loss = self._batch_loss(batch)
             loss.backward(inputs=arch_parameters(self.model))
+            self._sync(arch_parameters(self.model))
             self.arch_optimizer.step()
             return float(loss.detach())
         for edge in self.edges:
@@ -122,10 +124,18 @@ class ProxylessStrategy:
         for edge in self.edges:
             edge.set_alpha_grad(self.arch_weight_decay)
             edge.remember_involved()
+        self._sync(arch_parameters(self.model))
         self.arch_optimizer.step()
         for edge in self.edges:
             edge.rescale_involved()
         return float(loss.detach())
+
+    grad_sync: Callable[[list[nn.Parameter]], None] | None = None
+    """Called on the weights / alphas before each optimiser step (data-parallel gradient averaging)."""
+
+    def _sync(self, parameters: list[nn.Parameter]) -> None:
+        if self.grad_sync is not None:
+            self.grad_sync(parameters)
 
     def step(self, batch: Any, val_batch: Any = None) -> dict[str, float]:
         """One step of Algorithm 1 (or of the warm-up); returns the losses."""

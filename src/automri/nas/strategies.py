@@ -44,6 +44,10 @@ def _grad(output: torch.Tensor, inputs: Sequence[torch.Tensor]) -> Gradients:
 class SearchStrategy:
     """Shared machinery: optimisers, the w step, state, and the Stepper protocol.
 
+    ``grad_sync``: ``None``, or a function called on the alphas and on the weights after their
+    gradients are set and before clipping / the optimiser step (data-parallel runs average the
+    gradients over processes there: :func:`automri.train.distributed.average_gradients`).
+
     ``arch_lr``, ``arch_weight_decay``, ``arch_betas``: Adam on alpha (FedAutoMRI: 3e-3, 1e-3,
     DARTS's betas (0.5, 0.999)); ``w_lr``, ``w_weight_decay``: Adam on w (FedAutoMRI: 1e-3, 0);
     ``grad_clip``: max global norm of the WEIGHT gradients (``None`` or 0: no clipping; the
@@ -102,6 +106,12 @@ class SearchStrategy:
         the loss values it computed on the way."""
         raise NotImplementedError
 
+    grad_sync: Callable[[list[nn.Parameter]], None] | None = None
+
+    def _sync(self, parameters: Sequence[nn.Parameter]) -> None:
+        if self.grad_sync is not None:
+            self.grad_sync(list(parameters))
+
     def _device(self) -> torch.device:
         return self.weights[0].device
 
@@ -115,12 +125,14 @@ class SearchStrategy:
         arch_grads, metrics = self.arch_gradients(train_batch, val_batch)
         for alpha, grad in zip(self.alphas, arch_grads):
             alpha.grad = grad.detach()
+        self._sync(self.alphas)
         self.arch_optimizer.step()
         self.arch_optimizer.zero_grad(set_to_none=True)
 
         train_loss = self.batch_loss(train_batch, self.loss)
         for weight, grad in zip(self.weights, _grad(train_loss, self.weights)):
             weight.grad = grad
+        self._sync(self.weights)
         if self.grad_clip:
             metrics["grad_norm"] = float(nn.utils.clip_grad_norm_(self.weights, self.grad_clip))
         self.weight_optimizer.step()

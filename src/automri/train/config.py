@@ -88,7 +88,7 @@ class OptimConfig:
     grad_clip: float | None = None
     bf16: bool = False
     checkpoint_every: int | None = None
-    tensorboard: bool = False
+    tensorboard: bool | str = False  # true: RUN/tensorboard; a path: that folder (--tensorboard DIR)
 
 
 @dataclass

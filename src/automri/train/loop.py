@@ -23,6 +23,7 @@ Ctrl-C (SIGINT, in the main thread) is honoured at the next step boundary: the l
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import time
@@ -37,6 +38,7 @@ from torch.utils.data import DataLoader, Dataset
 from automri.data.datasets import set_epoch
 from automri.data.sample import Batch, collate
 from automri.errors import AutoMRIError
+from automri.train import distributed
 from automri.train.checkpoint import load_checkpoint, save_checkpoint
 from automri.train.device import resolve_device
 from automri.train.progress import make_progress
@@ -50,6 +52,7 @@ from automri.train.seed import (
     worker_init_fn,
 )
 from automri.train.stepper import Stepper, SupervisedStepper
+from automri.train.tensorboard import log_epoch, open_writer
 
 __all__ = [
     "DivergenceError", "Stepper", "SupervisedStepper", "epoch_batches", "epoch_loader", "epoch_steps",
@@ -94,8 +97,10 @@ def epoch_loader(
 ) -> DataLoader:
     """The loader of 0-based ``epoch`` (:func:`epoch_batches`), without its first ``skip`` batches
     (a resumed epoch). It first gives the training set the augmentation draws ``draw`` (default:
-    ``epoch``; ``data.augment``), so every epoch sees new draws and fresh masks."""
-    batches = epoch_batches(len(train_set), batch_size, seed, epoch, max_steps)
+    ``epoch``; ``data.augment``), so every epoch sees new draws and fresh masks. In a data-parallel
+    run each batch is this rank's shard of the global batch (:func:`automri.train.distributed.shard`)."""
+    batches = [distributed.shard(b) for b in epoch_batches(len(train_set), batch_size, seed, epoch, max_steps)]
+    batches = [b for b in batches if b]
     set_epoch(train_set, epoch if draw is None else draw)
     return DataLoader(
         train_set,
@@ -191,7 +196,8 @@ class ValidationStream:
             generator = seeded_generator(derive_seed(self.seed, cycle, _VAL_STREAM))
             self._order = torch.randperm(len(self.dataset), generator=generator).tolist()
             self._cycle = cycle
-        indices = self._order[position * self.batch_size : (position + 1) * self.batch_size]
+        chunk = self._order[position * self.batch_size : (position + 1) * self.batch_size]
+        indices = distributed.shard(chunk) or chunk  # a last chunk smaller than the world: every rank takes it
         self.drawn += 1
         return collate([self.dataset[i] for i in indices])
 
@@ -275,16 +281,12 @@ def _evaluate(model: nn.Module, evaluate_fn: EvaluateFn) -> dict[str, float]:
         restore_rng_state(rng)
 
 
-def _tensorboard_writer(run: RunDir, enabled: bool) -> Any:
+def _tensorboard_writer(run: RunDir, enabled: bool | str | os.PathLike) -> Any:
+    """The TensorBoard writer of ``run``: ``True`` logs to ``RUN/tensorboard``, a path (``--tensorboard
+    DIR``) to that folder, ``False`` / ``None`` / ``""`` not at all."""
     if not enabled:
         return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as err:
-        raise AutoMRIError(
-            "--tensorboard: TensorBoard is not installed (pip install 'automri[tensorboard]')"
-        ) from err
-    return SummaryWriter(log_dir=str(run.path / "tensorboard"))
+    return open_writer(run.path / "tensorboard" if enabled is True else enabled)
 
 
 def run_loop(
@@ -303,9 +305,10 @@ def run_loop(
     on_epoch_end: EpochCallback | None = None,
     *,
     meta: dict[str, Any] | None = None,
-    tensorboard: bool = False,
+    tensorboard: bool | str | os.PathLike = False,
     progress: bool = True,
     num_workers: int = 0,
+    preview_set: Dataset | None = None,
 ) -> dict[str, Any]:
     """Train ``stepper`` for ``epochs`` epochs of at most ``max_steps`` batches; see the module docstring.
 
@@ -328,7 +331,9 @@ def run_loop(
             is logged; it may add entries to ``record`` or write its own logs.
         meta: extra information saved in every checkpoint under ``"meta"`` (e.g. how to rebuild the
             model: name, keyword arguments, genotype).
-        tensorboard: also write scalars under ``RUN/tensorboard`` (needs the ``tensorboard`` package).
+        tensorboard: also write TensorBoard logs (:mod:`automri.train.tensorboard`: scalars, the first
+            slice of ``preview_set`` (default ``val_set``), alpha histograms of search networks)
+            under ``RUN/tensorboard`` (``True``) or in the given folder (needs ``automri[tensorboard]``).
         progress: show a Rich progress bar (still off when stderr is not a terminal).
         num_workers: DataLoader worker processes for the training set.
 
@@ -346,6 +351,8 @@ def run_loop(
         resumed_from = {"epoch": state.epoch, "step_in_epoch": state.step_in_epoch, "global_step": state.global_step}
     if resume:
         run.truncate_logs(state.epoch, state.step_in_epoch)
+    distributed.check_batch(batch_size)
+    distributed.distribute(stepper)
 
     val_stream = (
         ValidationStream(val_set, batch_size, seed, state.val_batches_drawn) if stepper.needs_val_batch else None
@@ -389,6 +396,7 @@ def run_loop(
                 started = time.perf_counter()
                 model.train()
                 for metrics in epoch_steps(stepper, loader, val_stream, on_step_start=mark_inconsistent):
+                    metrics = distributed.average_metrics(metrics)  # data parallel: the global batch's
                     state.step_in_epoch += 1
                     state.global_step += 1
                     state.add(metrics)
@@ -417,9 +425,8 @@ def run_loop(
                     on_epoch_end(epoch + 1, record)
                 run.log_metrics(record)
                 if writer is not None:
-                    for name, value in record.items():
-                        if isinstance(value, int | float) and name != "epoch":
-                            writer.add_scalar(name, value, epoch + 1)
+                    log_epoch(writer, record, epoch + 1, model, preview_set if preview_set is not None else val_set,
+                              device)
                 last_record = record
                 state.epoch, state.step_in_epoch, state.sums, state.count = epoch + 1, 0, {}, 0
                 rng_after_step = capture_rng_state()

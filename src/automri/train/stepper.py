@@ -112,6 +112,7 @@ class SupervisedStepper:
             raise AutoMRIError(f"grad_clip: expected a positive number or none, got {grad_clip!r}")
         self.device = resolve_device(device)
         self.model = model.to(self.device)
+        self.forward_model: nn.Module = self.model  # DDP-wrapped in data-parallel runs (train/distributed.py)
         self.loss = loss
         parameters = [p for p in (parameters if parameters is not None else self.model.parameters()) if p.requires_grad]
         if not parameters:
@@ -142,7 +143,7 @@ class SupervisedStepper:
         """Forward, objective, backward, optional clipping, optimiser and scheduler step."""
         batch = batch.to(self.device)
         with self._autocast():
-            pred = self.model(batch.kspace, batch.mask, batch.sens)
+            pred = self.forward_model(batch.kspace, batch.mask, batch.sens)
         loss = self.loss(pred.to(torch.complex64), batch.target)
         objective = loss if self.data_weight == 1.0 else self.data_weight * loss
         if self.extra_loss is not None:
