@@ -1,8 +1,7 @@
 """``automri demo`` keeps its console short: one line per stage and round, Flower's and Ray's logs in files.
 
 The demo runs at the ``test`` preset through the real CLI entry point, its federated stage cut to
-the search, FedAutoMRI and FedAvg (three Flower simulations instead of nine, to keep the test
-short; each run adds the same lines, so the bound is projected to the full demo); everything
+the search and FedAutoMRI (two Flower simulations instead of nine, to keep the test short; each run adds the same lines, so the bound is projected to the full demo); everything
 written to file descriptors 1 and 2 (this process, Ray's workers, Flower) is counted, with the
 progress bars forced on as on a terminal. (A full ``automri demo --preset test`` on a terminal
 printed 37 lines on 2026-12-02.)
@@ -27,7 +26,7 @@ def test_demo_console_is_short_and_flower_logs_go_to_files(tmp_path, monkeypatch
     monkeypatch.setattr("automri.train.progress.progress_enabled", lambda: True)
     monkeypatch.setenv("COLUMNS", "200")  # one console line per message
     monkeypatch.setattr(demo, "run_fedautomri_experiment", functools.partial(
-        fedautomri.run_fedautomri_experiment, comparisons=("fedavg",), ablation=False))
+        fedautomri.run_fedautomri_experiment, comparisons=(), ablation=False))
     out = tmp_path / "demo"
     monkeypatch.setattr(sys, "argv", ["automri", "demo", "--preset", "test", "--out", str(out),
                                       "--stages", "shipped,overview,fedautomri"])
@@ -47,7 +46,7 @@ def test_demo_console_is_short_and_flower_logs_go_to_files(tmp_path, monkeypatch
     assert not noisy, noisy
     # each federated run: one line naming it and one per round, its Flower/Ray log in its folder
     runs = sorted(p.parent.name for p in (out / "fedautomri").glob("*/flower.log"))
-    assert runs == ["fedautomri", "fedavg", "search"]
+    assert runs == ["fedautomri", "search"]
     assert all((out / "fedautomri" / run / "flower.log").stat().st_size > 0 for run in runs)
     rounds = [line for line in lines if line.startswith("round ")]
     assert len(rounds) == len(runs) * get_scale("fedautomri", "test").search_rounds

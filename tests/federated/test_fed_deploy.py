@@ -96,7 +96,7 @@ def _deploy(tmp_path, tls: bool):
     assert _processes_using(work) == []  # every process we started (and its children) is gone
 
 
-@pytest.mark.slow
+@pytest.mark.optin  # the secure test below runs the same engine by default
 def test_deployment_engine_one_round_two_supernodes_insecure(tmp_path):
     _deploy(tmp_path, tls=False)
 
