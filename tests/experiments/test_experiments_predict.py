@@ -176,3 +176,29 @@ def test_missing_flags_and_damaged_checkpoint(tmp_path, monkeypatch, capsys) -> 
     damaged.write_bytes(b"not a checkpoint")
     code, _, stderr = run_cli(monkeypatch, capsys, "predict", "--checkpoint", str(damaged), "--out", str(tmp_path / "y"))
     assert code == 2 and "bad.pt" in one_error_line(stderr)
+
+
+@pytest.mark.parametrize("case", ["truncated", "empty", "nan-weights", "not-a-checkpoint"])
+def test_damaged_checkpoints_fuzzed_give_one_line_or_a_finite_result(case, checkpoint, tmp_path, monkeypatch, capsys):
+    """``automri predict`` on damaged checkpoints (the fuzz classes of docs/reliability.md: truncation,
+    empty file, NaN injection, wrong content): one error line and exit 2, never a traceback or NaN scores."""
+    data = checkpoint.read_bytes()
+    bad = tmp_path / f"{case}.pt"
+    if case == "truncated":
+        bad.write_bytes(data[: len(data) // 3])
+    elif case == "empty":
+        bad.write_bytes(b"")
+    elif case == "not-a-checkpoint":
+        bad.write_text("weights")
+    else:
+        state = torch.load(checkpoint, weights_only=False)
+        state["model"] = {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+                          for k, v in state["model"].items()}
+        save_checkpoint(bad, state)
+    code, out, err = run_cli(monkeypatch, capsys, "predict", "--checkpoint", str(bad), "--dataset", "phantom",
+                             "--size", "32", "--max-slices", "2", "--out", str(tmp_path / "out"), "--json")
+    if code == 0:
+        scores = json.loads(out)
+        assert "NaN" not in out and "Infinity" not in out and scores
+    else:
+        assert code == 2 and one_error_line(err)
