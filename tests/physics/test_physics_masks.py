@@ -296,3 +296,23 @@ def test_unseeded_calls_draw_fresh_masks():
     generator = RandomLineMask(0.3, 0.04)
     masks = {generator((8, 128)).numpy().tobytes() for _ in range(4)}
     assert len(masks) > 1
+
+
+def test_fixed_mask_files_damaged_or_non_finite_give_one_clear_error(tmp_path):
+    import numpy as np
+
+    from automri.errors import AutoMRIError
+    from automri.physics.masks import build_mask
+
+    good = np.zeros((8, 8), dtype=np.float32)
+    good[:, ::2] = 1
+    np.save(tmp_path / "good.npy", good)
+    assert float(build_mask(f"file:{tmp_path / 'good.npy'}")((8, 8)).mean()) == 0.5
+    data = (tmp_path / "good.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(data[: len(data) // 2])
+    nan = good.copy()
+    nan[0, 0] = np.nan
+    np.save(tmp_path / "nan.npy", nan)
+    for name, message in (("cut.npy", "not a readable .npy array"), ("nan.npy", "NaN or infinite")):
+        with pytest.raises(AutoMRIError, match=message):
+            build_mask(f"file:{tmp_path / name}")

@@ -409,8 +409,8 @@ def _read_mask_array(path: Path, key: str | None) -> np.ndarray:
     if suffix == ".npy":
         try:
             array = np.load(path, allow_pickle=False)
-        except ValueError as error:
-            raise AutoMRIError(f"{path}: not a readable .npy array ({error})") from error
+        except (ValueError, OSError, EOFError, MemoryError) as error:  # damaged, truncated, absurd header
+            raise AutoMRIError(f"{path}: not a readable .npy array ({type(error).__name__}: {error})") from error
     elif suffix == ".mat":
         array = _read_mat(path, key)
     else:
@@ -418,6 +418,8 @@ def _read_mask_array(path: Path, key: str | None) -> np.ndarray:
     array = np.squeeze(np.asarray(array))
     if array.dtype.kind not in "biuf":
         raise AutoMRIError(f"{path}: mask has dtype {array.dtype} (expected a bool, int or float array)")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise AutoMRIError(f"{path}: mask has NaN or infinite entries (expected 0/1 values)")
     return array
 
 
