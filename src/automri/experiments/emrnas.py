@@ -98,11 +98,9 @@ def _first_checkpoint(path: Path) -> Path:
     raise AutoMRIError(f"{path}: no checkpoint to draw reconstructions from")
 
 
-def save_examples(options: Any, models: dict[str, tuple[Any, Path]], path: Path) -> None:
-    """Reconstruct the first test slice of fold 0 with every trained model; save magnitudes to ``path``."""
-
-
-    sample = fold_datasets(options)[0]["test"][0]
+def save_examples(fold: dict[str, Any], models: dict[str, tuple[Any, Path]], path: Path) -> None:
+    """Reconstruct the first test slice of ``fold`` (fold 0) with every trained model; save magnitudes to ``path``."""
+    sample = fold["test"][0]
     batch = collate([sample])
     arrays = {"target": batch.target[0].abs().numpy(), "mask": batch.mask[0].numpy(),
               "zero_filled": zero_filled(batch.kspace, batch.mask, batch.sens)[0].abs().numpy()}
@@ -157,7 +155,8 @@ def run_emrnas_experiment(
     rows = [{"model": "ours", "params": searched["params"], "macs": _macs(network, scale.size),
              "folds": [f["test"] for f in searched["folds"]], "test": searched["test"]}]
     say("emrnas: per-fold architectures retrained on their own folds (the row without test-data exposure)")
-    per_fold = retrain_per_fold(options, searched)
+    folds = fold_datasets(options)
+    per_fold = retrain_per_fold(options, searched, folds)
     rows.append({"model": "ours_per_fold", "params": per_fold["params"],
                  "macs": _macs(RIRNet.from_genotype(per_fold["genotype"]), scale.size),
                  "folds": [f["test"] for f in per_fold["folds"]], "test": per_fold["test"]})
@@ -176,7 +175,7 @@ def run_emrnas_experiment(
         if name != REFERENCE:  # no checkpoint; save_examples draws the zero-filled image itself
             trained[name] = (model, options.out / "baselines" / name / "fold-0")
     say("emrnas: reconstructions of the first test slice")
-    save_examples(options, trained, out / EXAMPLES)
+    save_examples(folds[0], trained, out / EXAMPLES)
     ablation_results = None
     if ablations:
         say(f"emrnas: ablations {', '.join(ablations)} (Table 3)")
@@ -184,7 +183,7 @@ def run_emrnas_experiment(
         ablation_results = run_ablations(ablation_options, list(ablations))
     results = {"dataset": dataset, "mask": mask, "genotype": genotype, "display": searched["display"],
                "folds": scale.folds, "rows": rows, "ablations": ablation_results,
-               "split_sizes": split_sizes(fold_datasets(options))}
+               "split_sizes": split_sizes(folds)}
     summary = write_summary(run, EXPERIMENT, scale_dict(scale), command or command_line(), started, results)
     path = write_report(out, summary)
     say(f"emrnas: report written to {path}")

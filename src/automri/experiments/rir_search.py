@@ -346,19 +346,21 @@ def run_rir_search(options: SearchOptions, *, figures: bool = True) -> dict[str,
     return derive_and_retrain(options, run, space, "ensemble", folds, searches, figures)
 
 
-def retrain_per_fold(options: SearchOptions, searched: dict[str, Any], *, figures: bool = True) -> dict[str, Any]:
+def retrain_per_fold(
+    options: SearchOptions, searched: dict[str, Any], folds: list[FoldData], *, figures: bool = True
+) -> dict[str, Any]:
     """The protocol free of test-data exposure (ablation E's): fold ``k``'s OWN searched architecture,
     retrained on fold ``k``'s train/val and tested on its test split, in ``options.out/per-fold``.
 
     The ensemble of :func:`run_rir_search` (the paper's protocol) sums every fold's probabilities,
     so fold ``k``'s architecture was chosen partly by searches whose training data include fold
     ``k``'s test slices; here none does. ``searched`` is the summary of :func:`run_rir_search`
-    (its searches are reused, nothing is searched again).
+    (its searches are reused, nothing is searched again) and ``folds`` its :func:`fold_datasets`.
     """
     searches = [{"ops": fold["searched_ops"], "probabilities": fold["probabilities"]} for fold in searched["folds"]]
     out = Path(options.out) / "per-fold"
     return derive_and_retrain(options, run_dir(out, options.resume), space_settings(options), "per_fold",
-                              fold_datasets(options), searches, figures)
+                              folds, searches, figures)
 
 
 def split_sizes(folds: list[FoldData]) -> list[dict[str, int]]:

@@ -36,13 +36,13 @@ from automri.federated.task import (
     StateDict,
     alpha_names,
     build_client_model,
-    evaluate_model,
     load_weights,
     round_seed,
     search_local,
     train_local,
     weights_of,
 )
+from automri.train.evaluate import validation_scores
 
 Received = dict[str, StateDict]
 
@@ -104,7 +104,7 @@ class LocalAlgorithm:
         models, new_state = self.scored(received, state, server_round)
         metrics: dict[str, float] = {"num-examples": float(len(self.data.test))}
         for role, model in models.items():
-            for name, value in evaluate_model(model, self.data.test, self.config.batch_size).items():
+            for name, value in validation_scores(model, self.data.test, self.config.batch_size).items():
                 metrics[f"{role}-{name}"] = value
         return Outcome({}, metrics, new_state if new_state is not state else None, models)
 
@@ -234,7 +234,7 @@ class FedNAS(LocalAlgorithm):
         """Also reports ``val-psnr`` of the global supernet (the server keeps the genotype with the
         best mean validation PSNR)."""
         outcome = super().evaluate(server_round, received, state)
-        outcome.metrics["val-psnr"] = evaluate_model(outcome.models["global"], self.data.val, self.config.batch_size)["psnr"]
+        outcome.metrics["val-psnr"] = validation_scores(outcome.models["global"], self.data.val, self.config.batch_size)["psnr"]
         return outcome
 
 

@@ -28,7 +28,7 @@ from automri.models.common import zero_filled
 from automri.nas.cell.genotype import FEDNAS_V1
 from automri.nas.factory import build_network, build_search_network
 from automri.nas.strategies import MiLeNAS
-from automri.train.evaluate import in_source_units, predict, validation_scores
+from automri.train.evaluate import in_source_units, predict
 from automri.train.loop import local_epochs
 from automri.train.losses import build_loss
 from automri.train.seed import derive_seed, seed_everything
@@ -172,11 +172,6 @@ def search_local(model: nn.Module, data: ClientData, config: FedConfig, seed: in
     options = {"w_lr": config.lr, **config.nas_options}
     strategy = MiLeNAS(model, build_loss(config.search_loss), beta=config.milenas_beta, **options)
     return local_epochs(strategy, data.train, data.val, config.local_epochs, config.batch_size, config.steps, seed)
-
-
-def evaluate_model(model: nn.Module, dataset: Dataset, batch_size: int) -> dict[str, float]:
-    """fastMRI-convention ``{"psnr", "ssim", "nmse"}`` (means over the split's volumes, source units)."""
-    return validation_scores(model, dataset, batch_size)
 
 
 def first_slice_images(model: nn.Module, dataset: Dataset) -> dict[str, Any]:

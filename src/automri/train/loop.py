@@ -142,7 +142,11 @@ def check_finite(model: nn.Module, metrics: dict[str, float]) -> None:
     loss = metrics.get("loss", 0.0)
     if not math.isfinite(loss):
         raise DivergenceError(f"training diverged: loss is {loss} (lower --lr or set grad_clip); the last good checkpoint is kept")
-    bad = next((name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())), None)
+    named = list(model.named_parameters())
+    largest = torch._foreach_norm([p.detach() for _, p in named], float("inf")) if named else []
+    if named and bool(torch.isfinite(torch.stack(largest)).all()):  # one fused max |w| per tensor, one sync
+        return
+    bad = next((name for (name, _), value in zip(named, largest) if not bool(torch.isfinite(value))), None)
     if bad is not None:
         raise DivergenceError(f"training diverged: parameter {bad!r} is not finite (lower --lr or set grad_clip); the last good checkpoint is kept")
 
