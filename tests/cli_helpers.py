@@ -10,7 +10,8 @@ from automri.cli import main
 
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
-    """``(exit code, stdout, stderr)`` of ``automri ARGS``."""
+    """``(exit code, stdout, stderr)`` of ``automri ARGS`` (``capsys``, or ``capfd`` to see every
+    file-descriptor-level line, child processes' included)."""
     monkeypatch.setattr(sys, "argv", ["automri", *args])
     capsys.readouterr()
     try:

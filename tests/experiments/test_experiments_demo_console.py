@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import functools
 import re
-import sys
 
-from automri.cli import main
+from cli_helpers import run_cli
+
 from automri.experiments import demo, fedautomri
 from automri.experiments.scales import get_scale
 
@@ -28,16 +28,9 @@ def test_demo_console_is_short_and_flower_logs_go_to_files(tmp_path, monkeypatch
     monkeypatch.setattr(demo, "run_fedautomri_experiment", functools.partial(
         fedautomri.run_fedautomri_experiment, comparisons=(), ablation=False))
     out = tmp_path / "demo"
-    monkeypatch.setattr(sys, "argv", ["automri", "demo", "--preset", "test", "--out", str(out),
-                                      "--stages", "shipped,overview,fedautomri"])
-    capfd.readouterr()
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_info:
-        code = exit_info.code
-    captured = capfd.readouterr()
-    lines = [line for line in (captured.out + captured.err).splitlines() if line.strip()]
+    code, stdout, stderr = run_cli(monkeypatch, capfd, "demo", "--scale", "test", "--out", str(out),
+                                   "--stages", "shipped,overview,fedautomri")  # capfd: every fd-level line
+    lines = [line for line in (stdout + stderr).splitlines() if line.strip()]
     assert code == 0, "\n".join(lines[-20:])
     assert len(lines) <= MAX_LINES, f"{len(lines)} console lines:\n" + "\n".join(lines)
     for k, stage in enumerate(("shipped models", "zero-filled and CS", "FedAutoMRI"), start=1):
