@@ -74,6 +74,8 @@ def model_config(name: str, dataset: str, mask: str, scale: BaselinesScale, seed
         overrides["train.milestones"] = [m for m in config.train.milestones if m <= scale.epochs] or [scale.epochs]
     if scale.lr is not None and name in CLASSICAL:
         overrides.pop("train.lr")
+    if scale.schedule is not None and name not in CLASSICAL:
+        overrides["train.schedule"] = scale.schedule
     return apply_overrides(config, overrides, source=f"baselines scale {scale.name!r} ({name})")
 
 
@@ -109,7 +111,7 @@ def run_baselines_experiment(
     dataset: str = "colin27",
     scale: str | BaselinesScale = "small",
     models: tuple[str, ...] = MODELS,
-    settings: tuple[str, ...] = tuple(SETTINGS),
+    settings: tuple[str, ...] | None = None,
     seed: int = 0,
     device: str = "auto",
     resume: bool = False,
@@ -117,12 +119,14 @@ def run_baselines_experiment(
     command: str | None = None,
     say: Say = lambda message: None,
 ) -> dict[str, Any]:
-    """Train and test ``models`` under every sampling setting; write the run directory and report.
+    """Train and test ``models`` under every sampling setting (``None``: the scale's, else all);
+    write the run directory and report.
 
     Returns ``summary.json``'s ``results``: ``{"dataset", "settings": {setting: {"mask", "label",
     "rows": [...], "beats_classical": {model: bool}}}}``.
     """
     scale = get_scale(EXPERIMENT, scale) if isinstance(scale, str) else scale
+    settings = settings or scale.settings or tuple(SETTINGS)
     bad = [m for m in models if m not in MODELS] + [s for s in settings if s not in SETTINGS]
     if bad:
         raise AutoMRIError(f"--models/--settings: unknown {bad[0]!r} (models: {', '.join(MODELS)}; "

@@ -1,5 +1,6 @@
-"""Scales of the experiments: the papers' settings (``paper``), a laptop size (``small``), the
-one-command demo (``demo``) and a seconds-long size for the test suite (``test``).
+"""Scales of the experiments: the papers' settings (``paper``), the converged study on 2 CPU cores
+(``study``), a laptop size (``small``), the one-command demo (``demo``) and a seconds-long size for
+the test suite (``test``).
 
 One frozen dataclass per experiment; :func:`get_scale` picks a preset by name. ``paper`` follows
 the papers (FedAutoMRI section 3.1: search 50 rounds x 5 local epochs, training 150 rounds x 5
@@ -17,7 +18,7 @@ from typing import Any
 from automri.data.augment import STANDARD
 from automri.errors import AutoMRIError
 
-PRESETS = ("test", "demo", "small", "paper")
+PRESETS = ("test", "demo", "small", "study", "paper")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class BaselinesScale:
             the training slices instead of learning to remove aliasing.
         phase: largest synthetic phase of the magnitude images (radians). ``0``: real-valued images,
             the setting of CDDN and EMR-NAS, whose two-step data consistency assumes a real image.
+        schedule: learning-rate schedule of every learned model (``None``: each recipe's own).
+        settings: the sampling settings run (``automri.experiments.baselines.SETTINGS`` names; ``None``: all).
     """
 
     name: str
@@ -50,6 +53,8 @@ class BaselinesScale:
     model_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     augment: str = STANDARD
     phase: float = 0.0
+    schedule: str | None = None
+    settings: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,11 @@ class FedAutoMRIScale:
         comparison_model, comparison_options: the network of Non-Fed / FedAvg / FedProx / FedMRI
             (the paper's 7.76M-parameter U-Net: fastMRI U-Net, 32 channels, 4 pools, on magnitudes as FedMRI).
         baseline_model, baseline_options: the hand-designed "baseline" row of Table 2 (MoDL).
+        search_size: image side of the search (``None``: ``size``): a proxy search on smaller images,
+            as DARTS searches on a proxy, the derived network then trained at ``size``.
+        train_seeds: number of seeds of the training phase of the Table 1 methods and FedAutoMRI:
+            each of those runs is repeated at seeds ``seed, seed + 1, ...`` (the search and the
+            ablation rows run once, at ``seed``).
     """
 
     name: str
@@ -84,6 +94,8 @@ class FedAutoMRIScale:
     comparison_options: dict[str, Any] = field(default_factory=dict)
     baseline_model: str = "modl"
     baseline_options: dict[str, Any] = field(default_factory=dict)
+    search_size: int | None = None
+    train_seeds: int = 1
 
 
 @dataclass(frozen=True)
@@ -161,6 +173,10 @@ BASELINES: dict[str, BaselinesScale] = {
                            lr=1e-3, model_options=_DEMO_MODELS),
     "small": BaselinesScale("small", size=64, train_slices=None, eval_slices=24, epochs=10, steps=25, batch_size=4,
                             lr=1e-3, model_options=_SMALL_MODELS),
+    # converged on 2 CPU cores (about 40 minutes at one thread): 1,000 steps per model, the learning
+    # rate annealed by a cosine to 0 so that validation PSNR is flat over the last epochs; one setting
+    "study": BaselinesScale("study", size=64, train_slices=None, eval_slices=32, epochs=20, steps=50, batch_size=4,
+                            lr=1e-3, model_options=_SMALL_MODELS, schedule="cosine", settings=("random1d-4x",)),
     "paper": BaselinesScale("paper", size=256, train_slices=None, eval_slices=None, epochs=None, steps=None,
                             batch_size=None, augment="none"),
 }
@@ -193,6 +209,17 @@ FEDAUTOMRI: dict[str, FedAutoMRIScale] = {
         comparison_options={"chans": 16, "num_pool_layers": 4, "in_chans": 1}, baseline_options={"nf": 32, **_AUTHORS_MODL_SHAPE,
                                                                                     "iterations": 5},
     ),
+    # the study: a proxy search at 32 px (250 alpha steps per client, several hundred being what a
+    # search needs to separate its ops, docs/faithfulness.md), the derived net widened to 16 channels
+    # and trained at 64 px; three seeds of every training run of Table 1; the comparison U-Net
+    # predicts the correction to the zero-filled image as at the baselines' small scale (_SMALL_MODELS)
+    "study": FedAutoMRIScale(
+        "study", size=64, client_slices=32, search_rounds=25, search_local_epochs=1, search_batch=4, train_rounds=25,
+        train_local_epochs=1, train_batch=4, steps=10,
+        search_space={"hidden": 8, "cells": 2, "iterations": 2}, net_options={"hidden": 16, "iterations": 3},
+        comparison_options={"chans": 16, "num_pool_layers": 4, "in_chans": 1, "residual": True},
+        baseline_options={"nf": 32, **_AUTHORS_MODL_SHAPE, "iterations": 5}, search_size=32, train_seeds=3,
+    ),
     "paper": FedAutoMRIScale(
         "paper", size=256, client_slices=None, search_rounds=50, search_local_epochs=5, search_batch=4,
         train_rounds=150, train_local_epochs=5, train_batch=24, steps=None,
@@ -214,6 +241,10 @@ EMRNAS: dict[str, EMRNASScale] = {
                         retrain_epochs=2, width=8, components=2, model_options=_SHORT_RUN_BASELINES),
     "small": EMRNASScale("small", size=64, folds=3, batch_size=4, steps=20, warmup_epochs=5, search_epochs=5,
                          retrain_epochs=10, width=16, components=5, model_options=_SHORT_RUN_BASELINES),
+    # the study: 300 alpha steps per fold (5 warm-up + 15 search epochs of 20 steps) and 400 steps of
+    # retraining for the searched net and every baseline
+    "study": EMRNASScale("study", size=64, folds=3, batch_size=4, steps=20, warmup_epochs=5, search_epochs=15,
+                         retrain_epochs=20, width=16, components=5, model_options=_SHORT_RUN_BASELINES),
     "paper": EMRNASScale("paper", size=256, folds=3, batch_size=8, steps=None, warmup_epochs=50, search_epochs=50,
                          retrain_epochs=50, width=None, components=5, augment="none"),
 }
