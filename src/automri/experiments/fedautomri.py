@@ -21,7 +21,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from automri.errors import AutoMRIError
+from automri.eval.convergence import convergence_sentence
 from automri.eval.figures import alpha_trajectories, curves, genotype_diagram_cell
 from automri.eval.profile import count_macs, example_inputs
 from automri.eval.report import markdown_table
@@ -43,9 +46,11 @@ from automri.experiments.experiment import (
 from automri.experiments.scales import FedAutoMRIScale, get_scale, scale_dict
 from automri.federated.simulation import build_config, run_federated
 from automri.federated.spec import ClientSpec, FederationSpec, load_spec
-from automri.federated.task import build_client_model
+from automri.federated.task import build_client_model, client_splits
 from automri.nas.cell.genotype import PRIMITIVES, edge_labels, nodes_for_edges
 from automri.nas.diagnostics import probabilities_from_logits, separation, separation_sentence
+from automri.nas.factory import build_network
+from automri.train.evaluate import validation_scores
 
 EXPERIMENT = "fedautomri"
 COMPARISONS = ("nonfed", "fedavg", "fedprox", "fedmri")
@@ -125,6 +130,7 @@ def run_fedautomri_experiment(
     if unknown:
         raise AutoMRIError(f"comparisons: unknown {unknown[0]!r} (expected any of {', '.join(COMPARISONS)})")
     spec = federation(tuple(datasets), scale.size, scale.client_slices)
+    search_spec = spec if scale.search_size in (None, scale.size) else dataclasses.replace(spec, size=scale.search_size)
     started = now()
     run = open_experiment(out, EXPERIMENT, {"federation": spec.to_dict(), "scale": scale_dict(scale),
                                             "comparisons": list(comparisons), "ablation": ablation, "seed": seed},
@@ -132,32 +138,22 @@ def run_fedautomri_experiment(
     out = run.path
     n = len(spec.clients)
     say(f"fedautomri: federated search (FedNAS + MiLeNAS), {scale.search_rounds} rounds x "
-        f"{scale.search_local_epochs} local epochs, {n} clients, {scale.size} px")
-    search = _run("search", "fednas", spec, out, scale.search_rounds, scale.search_local_epochs, scale, seed, resume,
-                  {"batch_size": scale.search_batch, "space_options": scale.search_space})
+        f"{scale.search_local_epochs} local epochs, {n} clients, {search_spec.size} px")
+    search = _run("search", "fednas", search_spec, out, scale.search_rounds, scale.search_local_epochs, scale, seed,
+                  resume, {"batch_size": scale.search_batch, "space_options": scale.search_space})
     genotype_path = out / "search" / "genotype.json"
     if not genotype_path.is_file():
         raise AutoMRIError(f"{genotype_path}: the federated search wrote no genotype")
-    train = {"batch_size": scale.train_batch}
-    plan: list[tuple[str, str, dict[str, Any]]] = [
-        ("fedautomri", "fedautomri", {"genotype": str(genotype_path), "space_options": scale.net_options, "ema": True}),
-    ]
-    if ablation:
-        plan += [
-            ("fedautomri-noema", "fedautomri",
-             {"genotype": str(genotype_path), "space_options": scale.net_options, "ema": False}),
-            ("fedautomri-globalema", "fedautomri",
-             {"genotype": str(genotype_path), "space_options": scale.net_options, "ema": True, "ema_reading": "global"}),
-            ("baseline", "fedavg", {"model": scale.baseline_model, "model_options": scale.baseline_options}),
-        ]
-    plan += [(c, c, {"model": scale.comparison_model, "model_options": scale.comparison_options}) for c in comparisons]
     runs: dict[str, Any] = {}
-    for name, algorithm, options in plan:
+    for name, algorithm, options, seeds in training_plan(scale, str(genotype_path), comparisons, ablation):
         say(f"fedautomri: {LABELS[name]} ({algorithm}), {scale.train_rounds} rounds x {scale.train_local_epochs} "
-            "local epochs")
-        runs[name] = _run(name, algorithm, spec, out, scale.train_rounds, scale.train_local_epochs, scale, seed,
-                          resume, {**train, **options})
-    results = {"clients": spec.client_names(), "federation": spec.to_dict(),
+            f"local epochs" + (f", {len(seeds)} seeds" if len(seeds) > 1 else ""))
+        repeats = [_run(seeded_name(name, k), algorithm, spec, out, scale.train_rounds, scale.train_local_epochs,
+                        scale, seed + k, resume, {"batch_size": scale.train_batch, **options})
+                   for k in seeds]
+        runs[name] = {**repeats[0], "seeds": [{"seed": seed + k, "run": r["run"], "clients": r["clients"],
+                                               "mean": r["mean"]} for k, r in zip(seeds, repeats)]}
+    results = {"clients": spec.client_names(), "federation": spec.to_dict(), "zero_filled": zero_filled_scores(spec),
                "genotype": read_json(genotype_path), "search": search, "runs": runs}
     summary = write_summary(run, EXPERIMENT, scale_dict(scale), command or command_line(), started, results)
     path = write_report(out, summary)
@@ -165,27 +161,81 @@ def run_fedautomri_experiment(
     return results
 
 
+def training_plan(scale: FedAutoMRIScale, genotype: str, comparisons: tuple[str, ...],
+                  ablation: bool) -> list[tuple[str, str, dict[str, Any], range]]:
+    """``(name, algorithm, options, seed offsets)`` of every training run: FedAutoMRI and the Table 1
+    comparisons at ``scale.train_seeds`` seeds, the ablation rows of Table 2 once."""
+    seeds, once = range(scale.train_seeds), range(1)
+    derived = {"genotype": genotype, "space_options": scale.net_options}
+    plan = [("fedautomri", "fedautomri", {**derived, "ema": True}, seeds)]
+    if ablation:
+        plan += [
+            ("fedautomri-noema", "fedautomri", {**derived, "ema": False}, once),
+            ("fedautomri-globalema", "fedautomri", {**derived, "ema": True, "ema_reading": "global"}, once),
+            ("baseline", "fedavg", {"model": scale.baseline_model, "model_options": scale.baseline_options}, once),
+        ]
+    plan += [(c, c, {"model": scale.comparison_model, "model_options": scale.comparison_options}, seeds)
+             for c in comparisons]
+    return plan
+
+
+def seeded_name(name: str, offset: int) -> str:
+    """Sub-run directory of ``name`` at seed offset ``offset`` (the first seed keeps the plain name)."""
+    return name if offset == 0 else f"{name}-seed{offset}"
+
+
+def zero_filled_scores(spec: Any) -> dict[str, dict[str, float]]:
+    """Per client, the fastMRI per-volume scores of the zero-filled input on its test split (the
+    floor every learned row is read against), computed the way the clients score their models."""
+    model = build_network("zero_filled")
+    return {client.name: validation_scores(model, client_splits(client, spec.size)["test"]) for client in spec.clients}
+
+
 # --- report ------------------------------------------------------------------------------------
-def _scores(row: dict[str, Any], client: str, metric: str) -> float | None:
-    return row["clients"].get(client, {}).get(f"{row['role']}-{metric}")
+def _cell(row: dict[str, Any], client: str, key: str, digits: int) -> str | None:
+    """``key`` (e.g. ``personal-psnr``) of ``client`` in ``row``: one value, or mean ± std over the
+    row's seeds when it has more than one."""
+    values = [r["clients"].get(client, {}).get(key) for r in row.get("seeds") or [row]]
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
 
 
-def _paper_table(rows: list[tuple[str, dict[str, Any]]], clients: list[str], macs: bool) -> str:
-    """The papers' layout: Method | PSNR/dB per client | SSIM per client | Param/M (| MACs/G)."""
+def roles_of(row: dict[str, Any]) -> list[str]:
+    """The models a run can be scored as (``global`` and/or ``personal``), its scored role first."""
+    present = {key.split("-", 1)[0] for scores in row["clients"].values() for key in scores if "-" in key}
+    return [row["role"], *sorted(r for r in present & {"global", "personal"} if r != row["role"])]
+
+
+def _paper_table(rows: list[tuple[str, dict[str, Any]]], clients: list[str], macs: bool,
+                 zero_filled: dict[str, dict[str, float]] | None = None) -> str:
+    """The papers' layout: Method | Model | PSNR/dB per client | SSIM per client | Param/M (| MACs/G).
+
+    A run is listed once per model it can be scored as (global aggregate, personalised), its
+    scored role first; ``zero_filled`` (per-client scores) adds the zero-filled row on top."""
 
     psnr_cols = [f"PSNR/dB {c}" for c in clients]
     ssim_cols = [f"SSIM {c}" for c in clients]
     table = []
-    for label, row in rows:
-        entry: dict[str, Any] = {"Method": label}
-        for client, p, s in zip(clients, psnr_cols, ssim_cols):
-            psnr, ssim = _scores(row, client, "psnr"), _scores(row, client, "ssim")
-            entry[p] = None if psnr is None else f"{psnr:.4f}"
-            entry[s] = None if ssim is None else f"{ssim:.4f}"
-        entry["Param/M"] = f"{row['params'] / 1e6:.4g}"
-        entry["MACs/G"] = f"{row['macs'] / 1e9:.4g}"
+    if zero_filled:
+        entry = {"Method": "Zero-filled", "Model": "input", "Param/M": "0", "MACs/G": "0"}
+        for client, p, q in zip(clients, psnr_cols, ssim_cols):
+            entry[p] = f"{zero_filled[client]['psnr']:.4f}"
+            entry[q] = f"{zero_filled[client]['ssim']:.4f}"
         table.append(entry)
-    columns = ["Method", *psnr_cols, *ssim_cols, "Param/M", *(["MACs/G"] if macs else [])]
+    for label, row in rows:
+        for role in roles_of(row):
+            entry = {"Method": label, "Model": role}
+            for client, p, q in zip(clients, psnr_cols, ssim_cols):
+                entry[p] = _cell(row, client, f"{role}-psnr", 4)
+                entry[q] = _cell(row, client, f"{role}-ssim", 4)
+            entry["Param/M"] = f"{row['params'] / 1e6:.4g}"
+            entry["MACs/G"] = f"{row['macs'] / 1e9:.4g}"
+            table.append(entry)
+    columns = ["Method", "Model", *psnr_cols, *ssim_cols, "Param/M", *(["MACs/G"] if macs else [])]
     return markdown_table(table, columns)
 
 
@@ -237,16 +287,21 @@ def report_sections(out: Path, summary: dict[str, Any], base: Path) -> list[tupl
             + ["", f"Derived genotype (`{link(out / 'search' / 'genotype.json', base)}`): "
                    f"`{genotype['nodes']}`, hidden {genotype['hidden']}, {genotype['cells']} cells, "
                    f"{genotype['iterations']} unrolled iterations."])),
-        ("Table 1: comparison with federated methods", _paper_table(table1, clients, macs=False)
-         + "\nScores are per-client test scores after the last round (fastMRI per-volume PSNR/SSIM of magnitudes).\n"
-         + _convergence_note(summary)),
+        ("Table 1: comparison with federated methods",
+         _paper_table(table1, clients, macs=False, zero_filled=results.get("zero_filled"))
+         + "\nScores are per-client test scores after the last round (fastMRI per-volume PSNR/SSIM of magnitudes). "
+           "*Model*: the model scored, *global* the aggregated model, *personal* the client's own (Non-Fed's local "
+           "model, FedMRI's global encoder with the client's decoder, FedAutoMRI's bias-corrected EMA); each run's "
+           "first row is the model its method reports. " + _seeds_sentence(runs) + "\n"
+         + _convergence_note(out, summary)),
     ]
     if "baseline" in runs and "fedautomri-noema" in runs:
         rows = [("baseline", runs["baseline"]), ("ema(w/o)", runs["fedautomri-noema"])]
         if "fedautomri-globalema" in runs:
             rows.append(("ema(w), global reading (Polyak average of the server model)", runs["fedautomri-globalema"]))
         rows.append(("ema(w), personal reading (Eq. 7 with the client's own model)", runs["fedautomri"]))
-        sections.append(("Table 2: ablation (EMA) and cost", _paper_table(rows, clients, macs=True)
+        sections.append(("Table 2: ablation (EMA) and cost",
+                         _paper_table(rows, clients, macs=True, zero_filled=results.get("zero_filled"))
                          + "\nMACs: multiply-accumulates of one slice at the experiment's image size, every unrolled "
                            "iteration and FFT included (the papers' FLOPs/G column counts the same quantity).\n"))
     sections.append(("Flower overhead per round", _overhead_table(out, ["search", *runs])))
@@ -254,15 +309,34 @@ def report_sections(out: Path, summary: dict[str, Any], base: Path) -> list[tupl
     return sections
 
 
-def _convergence_note(summary: dict[str, Any]) -> str:
-    """A warning when the scale is too short for the hand-designed comparisons to converge."""
+def _seeds_sentence(runs: dict[str, Any]) -> str:
+    counts = sorted({len(row.get("seeds") or [row]) for row in runs.values()})
+    if counts == [1]:
+        return "One seed per run."
+    return (f"Cells with ± are mean ± std over {counts[-1]} seeds of the training phase (same search, same data); "
+            "the others are one run.")
+
+
+def _convergence_note(out: Path, summary: dict[str, Any]) -> str:
+    """Per run, whether the mean over clients of its scored model's per-round PSNR (the clients
+    score their test split every round) was flat over the last 20% of rounds
+    (:mod:`automri.eval.convergence`), plus a warning at the test and demo scales."""
     scale = summary.get("scale", {})
+    lines = []
+    for name, row in summary["results"]["runs"].items():
+        for repeat in row.get("seeds") or [row]:
+            values = [record["mean"].get(f"{row['role']}-psnr")
+                      for record in read_jsonl(out / repeat["run"] / "metrics.jsonl")]
+            label = f"{LABELS[name]} (`{repeat['run']}`)"
+            lines.append(f"- {convergence_sentence(label, values, 'round')}")
+    note = "\nConvergence (mean over clients, per round):\n\n" + "\n".join(lines) + "\n" if lines else ""
     if scale.get("name") not in ("test", "demo"):
-        return ""
+        return note
     steps = scale.get("train_rounds", 0) * scale.get("train_local_epochs", 0) * (scale.get("steps") or 0)
-    return (f"\nAt the `{scale.get('name')}` scale each client trains for about {steps} steps in total: the U-Net "
-            "comparisons (fastMRI's design, no data consistency) are far from converged, while the unrolled "
-            "networks start from the zero-filled image. Compare methods at the `small` or `paper` scale.\n")
+    return note + (f"\nAt the `{scale.get('name')}` scale each client trains for about {steps} steps in total: the "
+                   "U-Net comparisons (fastMRI's design, no data consistency) are far from converged, while the "
+                   "unrolled networks start from the zero-filled image. Compare methods at the `study` or `paper` "
+                   "scale.\n")
 
 
 def _overhead_table(out: Path, names: list[str]) -> str:

@@ -51,7 +51,8 @@ class ClientData:
 
 
 @functools.lru_cache(maxsize=16)
-def _splits(client: ClientSpec, size: int) -> dict[str, Dataset]:
+def client_splits(client: ClientSpec, size: int) -> dict[str, Dataset]:
+    """``{"train", "val", "test"}`` datasets of ``client`` at ``size`` px (cached: datasets are deterministic)."""
     splits = build_splits(
         client.dataset, augment=client.augment, size=size, mask=client.mask, seed=client.seed,
         coils=client.coils, noise=client.noise, max_slices=dict.fromkeys(("train", "val", "test"), client.max_slices),
@@ -64,7 +65,7 @@ def _splits(client: ClientSpec, size: int) -> dict[str, Dataset]:
 
 def client_data(config: FedConfig, partition_id: int) -> ClientData:
     """The data of client ``partition_id`` (cached per process: datasets are deterministic)."""
-    return ClientData(**_splits(client_spec(config, partition_id), config.spec.size))
+    return ClientData(**client_splits(client_spec(config, partition_id), config.spec.size))
 
 
 def client_spec(config: FedConfig, partition_id: int) -> ClientSpec:
