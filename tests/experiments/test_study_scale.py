@@ -9,7 +9,8 @@ from automri.experiments.scales import PRESETS, get_scale
 def test_study_scale_keeps_the_papers_structure_and_enough_alpha_steps() -> None:
     assert "study" in PRESETS
     fed = get_scale("fedautomri", "study")
-    assert fed.search_rounds * fed.search_local_epochs * fed.steps >= 250  # alpha steps per client
+    steps = fed.client_slices // fed.search_batch  # a client's 32-slice train split, one step per batch
+    assert fed.steps is None and fed.search_rounds * fed.search_local_epochs * steps >= 250  # alpha steps per client
     assert fed.train_seeds == 3 and fed.search_size < fed.size
     emr = get_scale("emrnas", "study")
     assert emr.folds == 3 and (emr.warmup_epochs + emr.search_epochs) * emr.steps >= 300

@@ -1,4 +1,5 @@
-"""``automri bench quality``: the papers' tables (and the baselines study) on any supported dataset."""
+"""``automri bench quality``: the papers' tables (and the baselines study) on any supported dataset;
+``automri bench results``: the claims page (docs/results.md) from those experiments."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from automri.atomic import write_text_atomic
 from automri.cli.bench import bench_app
 from automri.errors import AutoMRIError
 
@@ -90,6 +92,28 @@ def quality(
                               indent=2, default=str))
     else:
         typer.echo(f"report: {report}" + (f"\ndoc: {exported}" if exported else ""))
+
+
+@bench_app.command("results")
+def results(
+    baselines: Annotated[Path | None, typer.Option("--baselines", help="Baselines experiment directory.")] = None,
+    emrnas: Annotated[Path | None, typer.Option("--emrnas", help="EMR-NAS experiment directory.")] = None,
+    fedautomri: Annotated[Path | None, typer.Option("--fedautomri", help="FedAutoMRI experiment directory.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Markdown file to write.")] = Path("docs/results.md"),
+) -> None:
+    """Every claim of both papers with our numbers and a verdict, from finished experiments.
+
+    Example: automri bench results --baselines runs/study/baselines --emrnas runs/study/emrnas --fedautomri runs/study/fedautomri --out docs/results.md
+    """
+    from automri.experiments.results import results_page
+
+    runs = {"baselines": baselines, "emrnas": emrnas, "fedautomri": fedautomri}
+    for flag, path in runs.items():
+        if path is not None and not (path / "summary.json").is_file():
+            raise AutoMRIError(f"--{flag} {path}: no summary.json (expected a finished bench quality experiment)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out, results_page(runs))
+    typer.echo(f"results: {out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -210,13 +210,14 @@ FEDAUTOMRI: dict[str, FedAutoMRIScale] = {
         comparison_options={"chans": 16, "num_pool_layers": 4, "in_chans": 1}, baseline_options={"nf": 32, **_AUTHORS_MODL_SHAPE,
                                                                                     "iterations": 5},
     ),
-    # the study: a proxy search at 32 px (250 alpha steps per client, several hundred being what a
-    # search needs to separate its ops, docs/faithfulness.md), the derived net widened to 16 channels
-    # and trained at 64 px; three seeds of every training run of Table 1; the comparison U-Net
-    # predicts the correction to the zero-filled image as at the baselines' small scale (_SMALL_MODELS)
+    # the study: a proxy search at 32 px (32 rounds of the 8 steps of a 32-slice split: 256 alpha
+    # steps per client, several hundred being what a search needs to separate its ops,
+    # docs/faithfulness.md), the derived net widened to 16 channels and trained at 64 px for 240 local
+    # steps; three seeds of every training run of Table 1; the comparison U-Net predicts the
+    # correction to the zero-filled image as at the baselines' small scale (_SMALL_MODELS)
     "study": FedAutoMRIScale(
-        "study", size=64, client_slices=32, search_rounds=25, search_local_epochs=1, search_batch=4, train_rounds=25,
-        train_local_epochs=1, train_batch=4, steps=10,
+        "study", size=64, client_slices=32, search_rounds=32, search_local_epochs=1, search_batch=4, train_rounds=30,
+        train_local_epochs=1, train_batch=4, steps=None,
         search_space={"hidden": 8, "cells": 2, "iterations": 2}, net_options={"hidden": 16, "iterations": 3},
         comparison_options={"chans": 16, "num_pool_layers": 4, "in_chans": 1, "residual": True},
         baseline_options={"nf": 32, **_AUTHORS_MODL_SHAPE, "iterations": 5}, search_size=32, train_seeds=3,
