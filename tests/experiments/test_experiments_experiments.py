@@ -5,13 +5,16 @@ test scale, so each stage is tested here on its own; ``test_pipelines_demo_repor
 demo command itself (overview stage) and ``automri report``.
 """
 
+import dataclasses
 import json
 
 import pytest
+import yaml
 
 from automri.experiments.emrnas import run_emrnas_experiment, search_options
 from automri.experiments.fedautomri import federation, run_fedautomri_experiment
 from automri.experiments.rebuild_report import rebuild_report
+from automri.experiments.results import results_page
 from automri.experiments.rir_search import fold_datasets
 from automri.experiments.scales import get_scale
 from automri.nas.rir.network import RIRNet
@@ -52,6 +55,9 @@ def test_emrnas_experiment_table2_table3_and_rebuild(tmp_path) -> None:
     assert f"DCCNN `nf={dccnn['kwargs']['nf']}, n_cascades=5, n_convs=5, dc=hard`" in text
     for figure in ("genotype.png", "alpha-fold-0.png", "alpha-fold-1.png", "training-loss.png", "reconstructions.png"):
         assert (out / "figures" / figure).is_file()
+    page = results_page({"emrnas": out})  # the paired tests read every fold's per-slice scores
+    assert "the searched net beats U-Net, DC-CNN, RDN and CDDN-TDC" in page and "over 2 fold comparisons" in page
+    assert "Without test-data exposure" in page and "A minus D (random architecture)" in page
     (out / "report.md").unlink()
     assert _strip_dates(rebuild_report(out).read_text()) == _strip_dates(text)
 
@@ -65,13 +71,26 @@ def test_federation_from_one_dataset_gives_three_masks() -> None:
 @pytest.mark.slow
 def test_fedautomri_experiment_search_derive_train_report(tmp_path) -> None:
     out = tmp_path / "fed"
-    results = run_fedautomri_experiment(out, ("default",), "test", comparisons=(), ablation=False)
+    scale = dataclasses.replace(get_scale("fedautomri", "test"), train_seeds=2, search_size=12)
+    results = run_fedautomri_experiment(out, ("default",), scale, comparisons=("fedavg",), ablation=False)
     genotype = json.loads((out / "search" / "genotype.json").read_text())
     assert results["genotype"] == genotype and genotype["space"] == "cell"
     row = results["runs"]["fedautomri"]
     assert row["role"] == "personal" and row["params"] > 0 and row["macs"] > 0
     assert set(row["clients"]) == set(results["clients"]) and len(results["clients"]) == 3
+    # every Table 1 run is repeated over the scale's seeds; the search ran once, on the proxy size
+    assert [r["run"] for r in row["seeds"]] == ["fedautomri", "fedautomri-seed1"]
+    assert [r["seed"] for r in results["runs"]["fedavg"]["seeds"]] == [0, 1]
+    assert row["seeds"][0]["clients"] != row["seeds"][1]["clients"]  # another seed, other numbers
+    assert yaml.safe_load((out / "search" / "config.yaml").read_text())["spec"]["size"] == 12
+    assert yaml.safe_load((out / "fedautomri" / "config.yaml").read_text())["spec"]["size"] == 16
+    assert set(results["zero_filled"]) == set(results["clients"])
     text = (out / "report.md").read_text()
+    assert "| Zero-filled | input |" in text and "| FedAutoMRI | personal |" in text and "| FedAutoMRI | global |" in text
+    assert "±" in text and "mean ± std over 2 seeds" in text and "Convergence (mean over clients, per round)" in text
+    page = results_page({"fedautomri": out})
+    assert "FedAutoMRI beats FedMRI, FedProx, FedAvg and Non-Fed on every site (Table 1)" in page
+    assert "over 3 site comparisons" in page and page.count("| not run |") == 2
     assert "## Table 1: comparison with federated methods" in text and "| FedAutoMRI |" in text
     assert "The federated search did not separate its ops" in text  # one tiny round: said next to the genotype
     assert "separation" in json.loads((out / "search" / "alpha.jsonl").read_text().splitlines()[-1])

@@ -124,16 +124,20 @@ def image(path: str | os.PathLike, base: str | os.PathLike, caption: str) -> str
     return f"![{caption}]({link(path, base)})"
 
 
+def machine_sentence(machine: dict[str, Any]) -> str:
+    """``Machine: <cpu>, <cores> cores (...), GPU: ...; torch ..., Python ..., <platform>; date ...``."""
+    return (f"Machine: {machine['cpu']}, {machine['cores']} cores ({machine['torch_threads']} torch threads), "
+            f"GPU: {machine['gpu'] or 'none'}; torch {machine['torch']}, Python {machine['python']}, "
+            f"{machine['platform']}; date {machine['date']}.")
+
+
 def run_section(summary: dict[str, Any]) -> tuple[str, str]:
     """The "How this was produced" section: command, date, machine and scale."""
-    machine = summary["machine"]
     lines = [
         f"Command: `{summary['command']}`",
         "",
         f"Started {summary['started']}, finished {summary['finished']}.",
-        f"Machine: {machine['cpu']}, {machine['cores']} cores ({machine['torch_threads']} torch threads), "
-        f"GPU: {machine['gpu'] or 'none'}; torch {machine['torch']}, Python {machine['python']}, "
-        f"{machine['platform']}; date {machine['date']}.",
+        machine_sentence(summary["machine"]),
         "",
         f"Scale `{summary['scale']['name']}`:",
         "",

@@ -92,10 +92,11 @@ def federation(datasets: tuple[str, ...], size: int, client_slices: int | None) 
 
 
 def _run(name: str, algorithm: str, spec: Any, out: Path, rounds: int, local_epochs: int, scale: FedAutoMRIScale,
-         seed: int, resume: bool, options: dict[str, Any]) -> dict[str, Any]:
-    """One federated run in ``out/name`` (reused when finished and ``resume``) plus its MACs."""
+         seed: int, resume: bool, options: dict[str, Any], offset: int = 0) -> dict[str, Any]:
+    """Method ``name``'s federated run at seed offset ``offset`` in ``out/<seeded_name(name, offset)>``
+    (reused when finished and ``resume``) plus its MACs."""
 
-    path = out / name
+    path = out / seeded_name(name, offset)
     if resume and finished(path):
         summary = read_json(path / "summary.json")
     else:
@@ -104,7 +105,7 @@ def _run(name: str, algorithm: str, spec: Any, out: Path, rounds: int, local_epo
     config = build_config(algorithm, spec, path, rounds=rounds, local_epochs=local_epochs, steps=scale.steps,
                           seed=seed, **options)
     macs = count_macs(build_client_model(config), example_inputs(spec.size))
-    return {"run": name, "algorithm": algorithm, "params": summary["parameters"], "macs": macs,
+    return {"run": path.name, "algorithm": algorithm, "params": summary["parameters"], "macs": macs,
             "role": SCORED_ROLE[name], "clients": summary["clients"], "mean": summary["mean"]}
 
 
@@ -148,8 +149,8 @@ def run_fedautomri_experiment(
     for name, algorithm, options, seeds in training_plan(scale, str(genotype_path), comparisons, ablation):
         say(f"fedautomri: {LABELS[name]} ({algorithm}), {scale.train_rounds} rounds x {scale.train_local_epochs} "
             f"local epochs" + (f", {len(seeds)} seeds" if len(seeds) > 1 else ""))
-        repeats = [_run(seeded_name(name, k), algorithm, spec, out, scale.train_rounds, scale.train_local_epochs,
-                        scale, seed + k, resume, {"batch_size": scale.train_batch, **options})
+        repeats = [_run(name, algorithm, spec, out, scale.train_rounds, scale.train_local_epochs, scale, seed + k,
+                        resume, {"batch_size": scale.train_batch, **options}, offset=k)
                    for k in seeds]
         runs[name] = {**repeats[0], "seeds": [{"seed": seed + k, "run": r["run"], "clients": r["clients"],
                                                "mean": r["mean"]} for k, r in zip(seeds, repeats)]}
