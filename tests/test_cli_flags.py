@@ -61,12 +61,11 @@ def captured(monkeypatch):
             return result
         return record
 
-    from automri.cli import bench
     from automri.eval import profile
-    from automri.experiments import demo
+    from automri.experiments import demo, speed
 
     monkeypatch.setattr(profile, "profile_model", recorder("profile", {"params": 0}))
-    monkeypatch.setattr(bench, "run_speed_benchmark", recorder("speed", {"models": {}}))
+    monkeypatch.setattr(speed, "run_speed_benchmark", recorder("speed", {"models": {}}))
     monkeypatch.setattr(demo, "run_demo", recorder("demo", {}))
     return calls
 

@@ -13,13 +13,13 @@ from rich.progress import Progress
 from rich.table import Table
 
 from automri.cli.aliases import either, old_name
-from automri.experiments.speed import DEFAULT_MODELS, run_speed_benchmark
-from automri.experiments.timing import MATMUL_SIZE
 
 bench_app = typer.Typer(help="Benchmarks of the reconstruction models.", no_args_is_help=True)
 
 
 def _model_list(models: str | None) -> list[str]:
+    from automri.experiments.speed import DEFAULT_MODELS
+
     if models is None:
         return list(DEFAULT_MODELS)
     return [name.strip() for name in models.split(",") if name.strip()]
@@ -46,8 +46,9 @@ def speed(
         "--breakdown/--no-breakdown", help="Profile where a training step's time goes.")] = True,
     flower: Annotated[bool, typer.Option(
         "--flower/--no-flower", help="Measure the Flower round overhead (if the federated code provides it).")] = True,
-    matmul_size: Annotated[int, typer.Option(
-        "--matmul-size", help="Side n of the n x n fp32 matmul giving the reference rate.")] = MATMUL_SIZE,
+    matmul_size: Annotated[int | None, typer.Option(
+        "--matmul-size", help="Side n of the n x n fp32 matmul giving the reference rate (default 2048: "
+        "automri.experiments.timing.MATMUL_SIZE).")] = None,
     out: Annotated[Path, typer.Option(
         "--out", help="Markdown report; the raw results go next to it as .json.")] = Path("docs/speed.md"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
@@ -60,7 +61,11 @@ def speed(
 
     Example: automri bench speed --models unet,modl,dccnn --size 256 --batch-size 4 --repeats 5 --threads 2
     """
+    from automri.experiments.speed import run_speed_benchmark
+    from automri.experiments.timing import MATMUL_SIZE
+
     batch = either(batch_size, batch, "--batch", 4)
+    matmul_size = MATMUL_SIZE if matmul_size is None else matmul_size
     names = _model_list(models)
     with Progress(console=Console(stderr=True), transient=True, disable=as_json) as progress:
         task = progress.add_task("matmul reference", total=len(names))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -11,8 +12,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from automri.atomic import dumps_strict
-from automri.eval.metrics import METRICS
-from automri.eval.score import ScoreResult, score_directory
+
+if TYPE_CHECKING:
+    from automri.eval.score import ScoreResult
 
 
 class TargetKey(str, Enum):
@@ -31,6 +33,8 @@ _TITLES = {"fastmri": "fastMRI-convention", "cc359": "Calgary-Campinas-conventio
 
 
 def _table(result: ScoreResult) -> Table:
+    from automri.eval.metrics import METRICS
+
     keys = sorted(set(result.keys.values()))
     summary = result.summary
     table = Table(
@@ -72,6 +76,8 @@ def score(
 
     Example: automri score --targets data/knee_val --predictions runs/unet/recons --json
     """
+    from automri.eval.score import score_directory
+
     if as_json:
         result = score_directory(targets, predictions, key=key.value, crop=crop, convention=convention.value)
         typer.echo(dumps_strict(result.to_dict(), indent=2))
