@@ -118,3 +118,18 @@ def test_deploy_is_secure_by_default_and_insecure_warns(tmp_path):
     assert insecure.exit_code == 0, insecure.output
     assert "WARNING: --insecure" in insecure.output and "--insecure" in insecure.output.replace("WARNING: --insecure", "")
     assert "--ssl-certfile" not in insecure.output and "--enable-supernode-auth" not in insecure.output
+
+
+def test_deploy_takes_the_training_and_robustness_flags_of_fed_train(tmp_path):
+    spec_file = tmp_path / "fed.yaml"
+    spec_file.write_text(yaml.safe_dump(TINY_SPEC))
+    result = CliRunner().invoke(app, [
+        "fed", "deploy", "--algorithm", "fedmri", "--spec", str(spec_file), "--rounds", "1", "--size", "16",
+        "--print-only", "--port", "9558", "--out", str(tmp_path / "run"), "--aggregation", "median",
+        "--clip-norm", "5", "--min-clients", "2", "--discovery-timeout", "30", "--fedmri-beta", "50", "--mu", "0.1",
+    ])
+    assert result.exit_code == 0, result.output
+    pyproject = (tmp_path / "run" / "deploy" / "app" / "pyproject.toml").read_text()
+    for text in ('\\"aggregation\\": \\"median\\"', '\\"clip_norm\\": 5.0', '\\"min_clients\\": 2',
+                 '\\"discovery_timeout\\": 30.0', '\\"fedmri_beta\\": 50.0', '\\"mu\\": 0.1'):
+        assert text in pyproject, text

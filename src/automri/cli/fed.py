@@ -155,7 +155,7 @@ def search_command(
 
 def _train_options(algorithm: str, model: str, model_option: list[str] | None, space_option: list[str] | None,
                    genotype: Path | None, mu: float, ema: bool, ema_gamma: float, ema_train_from: str,
-                   ema_reading: str = "personal") -> dict[str, Any]:
+                   ema_reading: str, fedmri_beta: float) -> dict[str, Any]:
     if algorithm not in TRAIN_ALGORITHMS:
         raise AutoMRIError(f"--algorithm {algorithm!r}: expected one of {', '.join(TRAIN_ALGORITHMS)} (search: automri fed search)")
     if genotype is not None and algorithm != "fedautomri":
@@ -165,6 +165,7 @@ def _train_options(algorithm: str, model: str, model_option: list[str] | None, s
         "space_options": parse_options(space_option, "--space-option"),
         "genotype": None if genotype is None else str(genotype.resolve()), "mu": mu, "ema": ema,
         "ema_gamma": ema_gamma, "ema_train_from": ema_train_from, "ema_reading": ema_reading,
+        "fedmri_beta": fedmri_beta,
     }
 
 
@@ -175,6 +176,8 @@ MuOpt = Annotated[float, typer.Option("--mu", help="FedProx proximal coefficient
 EmaOpt = Annotated[bool, typer.Option("--ema/--no-ema", help="fedautomri: client-side EMA personalisation (--no-ema: ablation).")]
 GammaOpt = Annotated[float, typer.Option("--ema-gamma", help="fedautomri: EMA decay.")]
 TrainFromOpt = Annotated[str, typer.Option("--ema-train-from", help="fedautomri: local training starts from the 'global' or the 'personal' model.")]
+FedMRIBetaOpt = Annotated[float, typer.Option("--fedmri-beta", help="FedMRI: weight of the contrastive term "
+                                             "(loss = L + beta * posi / nega); 100 in the official code.")]
 ReadingOpt = Annotated[str, typer.Option("--ema-reading", help="fedautomri: 'personal' (Eq. 7 mixes the client's own model with the aggregate) or 'global' (a Polyak average of the server model).")]
 
 
@@ -197,6 +200,7 @@ def train_command(
     ema_gamma: GammaOpt = 0.9,
     ema_train_from: TrainFromOpt = "global",
     ema_reading: ReadingOpt = "personal",
+    fedmri_beta: FedMRIBetaOpt = 100.0,
     weighting: WeightingOpt = "samples",
     round_timeout: TimeoutOpt = 600.0,
     max_message_mb: MaxMbOpt = 512.0,
@@ -220,7 +224,7 @@ def train_command(
     Robustness drill: automri fed train --algorithm fedavg --rounds 3 --size 32 --aggregation median --drill phantom-random2d=poison --out runs/drill
     """
     options = _train_options(algorithm, model, model_option, space_option, genotype, mu, ema, ema_gamma, ema_train_from,
-                             ema_reading)
+                             ema_reading, fedmri_beta)
     _simulate(
         algorithm, as_json, spec=spec, rounds=rounds, local_epochs=local_epochs, steps=steps, out=out, seed=seed,
         resume=resume, overwrite=overwrite, size=size, batch_size=batch_size, lr=lr, weighting=weighting,
@@ -244,6 +248,18 @@ def deploy_command(
     model_option: OptionOpt = None,
     space_option: SpaceOpt = None,
     genotype: GenotypeOpt = None,
+    mu: MuOpt = 0.01,
+    ema: EmaOpt = True,
+    ema_gamma: GammaOpt = 0.9,
+    ema_train_from: TrainFromOpt = "global",
+    ema_reading: ReadingOpt = "personal",
+    fedmri_beta: FedMRIBetaOpt = 100.0,
+    aggregation: AggregationOpt = "fedavg",
+    trim_fraction: TrimOpt = 0.34,
+    clip_norm: ClipOpt = None,
+    min_clients: MinClientsOpt = "0.5",
+    discovery_timeout: DiscoveryOpt = 60.0,
+    drill: DrillOpt = None,
     workdir: Annotated[Path | None, typer.Option("--workdir", help="Folder for the app, certificates, keys, node homes and logs (default OUT/deploy).")] = None,
     tls: Annotated[bool, typer.Option("--tls", help="TLS with a self-signed CA made for this trial (the default; kept for old scripts).")] = True,
     auth: Annotated[bool, typer.Option("--auth/--no-auth", help="SuperNode authentication with registered EC keys (default on; needs TLS).")] = True,
@@ -271,11 +287,14 @@ def deploy_command(
     tls, auth = security_mode(tls, auth, insecure)
 
     options = {} if algorithm == "fednas" else _train_options(algorithm, model, model_option, space_option, genotype,
-                                                              0.01, True, 0.9, "global")
+                                                              mu, ema, ema_gamma, ema_train_from, ema_reading,
+                                                              fedmri_beta)
     if algorithm == "fednas":
         options["space_options"] = parse_options(space_option, "--space-option")
     config = build_config(algorithm, spec, out, size=size, rounds=rounds, local_epochs=local_epochs, steps=steps,
-                          batch_size=batch_size, lr=lr, seed=seed, round_timeout=round_timeout, **options)
+                          batch_size=batch_size, lr=lr, seed=seed, round_timeout=round_timeout, **options,
+                          **robustness_options(aggregation, trim_fraction, clip_norm, min_clients, discovery_timeout,
+                                               drill))
     folder = workdir if workdir is not None else Path(config.out) / "deploy"
     if print_only:
         typer.echo(format_plan(plan_deployment(config, folder, tls=tls, auth=auth, host=host, port=port)), nl=False)
