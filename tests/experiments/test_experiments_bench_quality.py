@@ -6,6 +6,7 @@ from typer.testing import CliRunner
 
 from automri.cli import app
 from automri.experiments.baselines import beats_classical
+from automri.experiments.results import results_page
 from automri.experiments.scales import get_scale
 
 runner = CliRunner()
@@ -46,6 +47,11 @@ def test_baselines_experiment_writes_tables_doc_and_resumes(tmp_path) -> None:
     assert "phase: 0.0" in config and "augment: flip=0.5,rotate=180,scale=0.15,translate=0.1" in config
     assert (out / "figures" / "reconstructions-random1d-4x.png").is_file()
     assert "figures/baselines/figures-reconstructions-random1d-4x.png" in doc.read_text()
+    exported = runner.invoke(app, ["report", str(out), "--doc", str(tmp_path / "again" / "baselines.md")])
+    assert exported.exit_code == 0, exported.output  # automri report rebuilds and exports the same page
+    assert (tmp_path / "again" / "figures" / "baselines" / "figures-reconstructions-random1d-4x.png").is_file()
+    page = results_page({"baselines": out})
+    assert "every learned baseline at least 2.0 dB above zero-filled" in page and "| U-Net |" in page
     # the test split of the zero-filled run is scored from the same slices as the learned model's
     zf = json.loads((out / "random1d-4x" / "zero_filled" / "test" / "metrics.json").read_text())
     unet = json.loads((out / "random1d-4x" / "unet" / "test" / "metrics.json").read_text())
