@@ -109,6 +109,40 @@ def fastmri_mc(data_root) -> Written:
 
 
 @pytest.fixture(scope="session")
+def fastmri_roots(data_root) -> Written:
+    """A fastMRI-layout root: ``singlecoil_train/``, ``singlecoil_val/``, ``singlecoil_test/`` of
+    single-coil files (stored 24x20, reconSpace 16x16) and ``multicoil_train/`` (one 2-coil file);
+    ``images[split]`` holds ``{volume: images}`` of the single-coil folders, ``extra["slices"][split]``
+    the slices per file."""
+    root = data_root / "fastmri_roots"
+    written = Written(root, extra={"slices": {"train": (3, 2), "val": (2,), "test": (2, 1)}})
+    for k, (split, counts) in enumerate(written.extra["slices"].items()):
+        folder = root / f"singlecoil_{split}"
+        folder.mkdir(parents=True)
+        written.images[split] = {}
+        for number, count in enumerate(counts):
+            images = anatomy(count, (24, 20), seed=100 + 10 * k + number)
+            write_fastmri(folder / f"file{split}{number}.h5", images, (16, 16), single_coil=True)
+            written.images[split][f"file{split}{number}"] = images
+    (root / "multicoil_train").mkdir()
+    write_fastmri(root / "multicoil_train" / "filemc0.h5", coil_images(anatomy(2, (24, 20), seed=99), coils=2),
+                  (16, 16), single_coil=False)
+    return written
+
+
+@pytest.fixture(scope="session")
+def plain_roots(data_root) -> Written:
+    """Per-split folders with plain names: ``train/`` (3 files) and ``val/`` (1 file) of 2 single-coil
+    16x16 slices each, no ``test/``."""
+    root = data_root / "plain_roots"
+    for split, files in (("train", 3), ("val", 1)):
+        (root / split).mkdir(parents=True)
+        for number in range(files):
+            write_fastmri(root / split / f"{split}{number}.h5", anatomy(2, (16, 16), seed=number), (16, 16), single_coil=True)
+    return Written(root)
+
+
+@pytest.fixture(scope="session")
 def cc359_sc(data_root) -> Written:
     """Single-channel CC-359: float64 [S, H, W, 2], un-centred k-space (``np.fft.fft2``, no shifts)."""
     folder = data_root / "cc359_sc"

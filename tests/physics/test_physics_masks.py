@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from automri.errors import AutoMRIError
 from automri.physics.masks import (
+    FastMRIEquispacedExactMask,
     FastMRIEquispacedMask,
     FastMRIRandomMask,
     FixedMask,
@@ -22,6 +23,7 @@ from automri.physics.masks import (
     build_mask,
     center_block,
     center_disc,
+    fastmri_mask_spec,
     poisson_disc_points,
     sampling_rate,
 )
@@ -117,6 +119,36 @@ def test_fastmri_masks_match_the_fastmri_rule(width):
         np.testing.assert_array_equal(random_mask((3, width), seed=seed)[0].numpy(), expected)
         expected = _fastmri_equispaced_rule(width, 0.08, 4, seed)
         np.testing.assert_array_equal(equispaced((3, width), seed=seed)[0].numpy(), expected)
+
+
+def _fastmri_equispaced_exact_rule(width, center_fractions, accelerations, seed):
+    """fastMRI EquiSpacedMaskFunc (``--mask_type equispaced`` since fastMRI 0.2), restated."""
+    rng = np.random.RandomState(seed)
+    choice = rng.randint(len(center_fractions))
+    num_low = round(width * center_fractions[choice])
+    mask = np.zeros(width, dtype=bool)
+    pad = (width - num_low + 1) // 2
+    mask[pad : pad + num_low] = True
+    mask[rng.randint(0, high=round(accelerations[choice])) :: accelerations[choice]] = True
+    return mask
+
+
+@pytest.mark.parametrize("width", [368, 63])
+def test_equispaced_exact_matches_fastmri_equispaced_mask_func(width):
+    generator = FastMRIEquispacedExactMask([0.08, 0.04], [4, 8])
+    for seed in range(6):
+        expected = _fastmri_equispaced_exact_rule(width, [0.08, 0.04], [4, 8], seed)
+        np.testing.assert_array_equal(generator((3, width), seed=seed)[0].numpy(), expected)
+
+
+def test_fastmri_mask_types_map_onto_mask_specs():
+    assert fastmri_mask_spec("random", [0.08, 0.04], [4, 8]) == "fastmri-random:cf=0.08/0.04,acc=4/8"
+    assert fastmri_mask_spec("equispaced", [0.08], [4]) == "equispaced-exact:cf=0.08,acc=4"
+    assert fastmri_mask_spec("equispaced_fraction", [0.08], [4]) == "equispaced:cf=0.08,acc=4"
+    with pytest.raises(AutoMRIError, match="fastMRI mask type 'magic': expected one of random, equispaced, equispaced_fraction"):
+        fastmri_mask_spec("magic", [0.08], [4])
+    with pytest.raises(AutoMRIError, match="same"):
+        fastmri_mask_spec("random", [0.08, 0.04], [4])
 
 
 def test_fastmri_random_centre_count_and_expected_rate():
@@ -231,6 +263,7 @@ def test_fixed_mask_errors(tmp_path):
     ("fastmri-random:cf=0.08,acc=4", FastMRIRandomMask),
     ("fastmri-random:cf=0.08/0.04,acc=4/8", FastMRIRandomMask),
     ("equispaced:cf=0.08,acc=4", FastMRIEquispacedMask),
+    ("equispaced-exact:cf=0.08/0.04,acc=4/8", FastMRIEquispacedExactMask),
     ("gaussian:acc=4,center=8", GaussianLineMask),
     ("random2d:rate=0.25,radius=4", Random2DMask),
     ("random2d:rate=0.25", Random2DMask),
@@ -269,6 +302,7 @@ def test_build_mask_values_dicts_and_files(tmp_path):
     ("random:rate=abc", "not a number"),
     ("random:rate", "not key=value"),
     ("fastmri-random:cf=0.08/0.04,acc=4", "same"),
+    ("equispaced-exact:cf=0.08,acc=2.5", "whole numbers"),
     ({"kind": "random", "rate": 0.2, "bogus": 1}, "bogus"),
     (42, "expected a string"),
 ])

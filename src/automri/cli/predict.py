@@ -59,7 +59,7 @@ def predict_command(
     dataset: Annotated[str | None, typer.Option("--dataset", help="Built-in dataset name or path (default: the model's training data).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for <volume>.h5, zero_filled/, targets/, scores.json.")] = None,
     mask: Annotated[str | None, typer.Option("--mask", help="Mask spec (default: the model's training mask).")] = None,
-    size: Annotated[int | None, typer.Option("--size", help="Image side in pixels (default: the model's).")] = None,
+    size: Annotated[int | None, typer.Option("--size", help="Image side in pixels (default: the model's); 0: the native size, no resampling.")] = None,
     split: Annotated[str, typer.Option("--split", help="train, val, test or all.")] = "test",
     max_slices: Annotated[int | None, typer.Option("--max-slices", help="Reconstruct at most this many slices.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Slices per forward pass.")] = 4,

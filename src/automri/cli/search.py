@@ -10,6 +10,14 @@ from typing import Annotated, Any
 
 import typer
 
+from automri.cli.dataset_flags import (
+    AccelerationsOpt,
+    CenterFractionsOpt,
+    ChallengeOpt,
+    MaskTypeOpt,
+    SizeOpt,
+    mask_from_flags,
+)
 from automri.errors import AutoMRIError
 
 SPACE_STRATEGIES: dict[str, tuple[str, ...]] = {
@@ -108,8 +116,12 @@ def search_command(
         typer.Option("--strategy", help="cell: milenas (default), darts1, darts2; rir: proxyless (default), proxyless2, darts."),
     ] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", help="Built-in dataset name or path.")] = None,
-    size: Annotated[int | None, typer.Option("--size", help="Image side in pixels (e.g. 64 for tests, 256 for real runs).")] = None,
+    size: SizeOpt = None,
     mask: Annotated[str | None, typer.Option("--mask", help="Mask spec, e.g. 'random:rate=0.25,center=0.08'.")] = None,
+    mask_type: MaskTypeOpt = None,
+    center_fractions: CenterFractionsOpt = None,
+    accelerations: AccelerationsOpt = None,
+    challenge: ChallengeOpt = None,
     phase: Annotated[float | None, typer.Option("--phase", help="Largest synthetic phase (radians) of magnitude images; 0 = real-valued.")] = None,
     augment: Annotated[
         str | None,
@@ -150,7 +162,8 @@ def search_command(
     if not is_main():
         tensorboard = None
     flags = {
-        "size": size, "mask": mask, "phase": phase, "augment": augment, "epochs": epochs,
+        "size": size, "mask": mask_from_flags(mask, mask_type, center_fractions, accelerations),
+        "challenge": challenge, "phase": phase, "augment": augment, "epochs": epochs,
         "warmup_epochs": warmup_epochs, "steps": steps, "batch_size": batch_size, "folds": folds, "train_portion": train_portion,
         "retrain_epochs": retrain_epochs, "seed": seed, "resume": resume, "device": device,
         "tensorboard": None if tensorboard is None else str(tensorboard),

@@ -10,10 +10,17 @@ import typer
 
 from automri.atomic import dumps_strict
 from automri.cli.aliases import either, old_name
+from automri.cli.dataset_flags import (
+    AccelerationsOpt,
+    CenterFractionsOpt,
+    ChallengeOpt,
+    MaskTypeOpt,
+    SizeOpt,
+    mask_from_flags,
+)
 from automri.errors import AutoMRIError
 
 DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="Built-in dataset name or path (default: the config's).")]
-SizeOpt = Annotated[int | None, typer.Option("--size", help="Image side in pixels (e.g. 64 for tests, 256 for real runs).")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 TensorboardOpt = Annotated[Path | None, typer.Option("--tensorboard", help="Write TensorBoard logs to DIR (scalars, first validation slice, alpha histograms; needs pip install 'automri[tensorboard]').")]
@@ -92,6 +99,10 @@ def train_command(
     loss: Annotated[str | None, typer.Option("--loss", help="mse, l1, mse_mag, l1_mag, ssim or mse+ssim.")] = None,
     params: Annotated[int | None, typer.Option("--params", help="Parameter budget: picks the model width that matches it.")] = None,
     mask: Annotated[str | None, typer.Option("--mask", help="Mask spec, e.g. 'random:rate=0.25,center=0.08'.")] = None,
+    mask_type: MaskTypeOpt = None,
+    center_fractions: CenterFractionsOpt = None,
+    accelerations: AccelerationsOpt = None,
+    challenge: ChallengeOpt = None,
     val_slices: Annotated[int | None, typer.Option("--val-slices", help="Validate on at most this many slices per epoch.")] = None,
     augment: Annotated[str | None, typer.Option("--augment", help="Training augmentation, 'none' or e.g. 'flip=0.5,rotate=180,scale=0.15,translate=0.1'.")] = None,
     phase: Annotated[float | None, typer.Option("--phase", help="Largest synthetic phase (radians) of magnitude images; 0 = real-valued.")] = None,
@@ -105,6 +116,8 @@ def train_command(
     """Train a reconstruction model; writes config.yaml, metrics.jsonl, checkpoints, summary.json, figures/.
 
     Example: automri train --model unet --dataset phantom --size 64 --epochs 5 --out runs/unet
+
+    fastMRI layout (README): automri train --model unet --dataset knee --challenge singlecoil --size 0 --mask-type random --center-fractions 0.08 --accelerations 4 --out runs/knee
     """
     from automri.train.config import apply_overrides
     from automri.train.distributed import init_from_env, is_main, rank_out
@@ -123,7 +136,8 @@ def train_command(
         require_tensorboard()
     base = _base_config(model, genotype, config, resume, out)
     overrides = {
-        "data.dataset": dataset, "data.size": size, "data.mask": mask, "train.epochs": epochs, "train.steps": steps,
+        "data.dataset": dataset, "data.size": size, "data.challenge": challenge,
+        "data.mask": mask_from_flags(mask, mask_type, center_fractions, accelerations), "train.epochs": epochs, "train.steps": steps,
         "train.batch_size": batch_size, "train.lr": lr, "train.loss": loss, "model.params": params,
         "data.val_max_slices": val_slices, "data.augment": augment, "data.phase": phase, "seed": seed,
         "device": device, "train.tensorboard": None if tensorboard is None else str(tensorboard),

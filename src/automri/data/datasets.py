@@ -45,6 +45,7 @@ from automri.data.builtin import builtin_names, open_builtin
 from automri.data.coils import estimate_sens_maps
 from automri.data.readers import open_source
 from automri.data.resize import fourier_resize, resize_magnitude, resize_maps
+from automri.data.roots import roots_split
 from automri.data.sample import Sample
 from automri.data.simulate import coil_maps, magnitude_to_complex, simulate_kspace
 from automri.data.source import SliceData, VolumeSource
@@ -270,6 +271,7 @@ def build_dataset(
     acs_fraction: float = 0.08,
     augment: Augmentation | str | None = None,
     reader_options: dict[str, Any] | None = None,
+    challenge: str | None = None,
 ) -> SliceDataset:
     """The :class:`SliceDataset` of one split of a built-in dataset or a file/folder.
 
@@ -279,16 +281,21 @@ def build_dataset(
             (``augment`` is meant for training splits).
         max_slices: keep at most this many slices, evenly spaced over the split.
         format: reader format or ``auto`` (:func:`automri.data.readers.detect_format`).
-        split_mode, fractions, gap, split_seed: see :func:`automri.data.splits.make_splits`.
+        split_mode, fractions, gap, split_seed: see :func:`automri.data.splits.make_splits`. A folder
+            of per-split folders (``train``/``val``/``test``, fastMRI's ``singlecoil_train``, ...)
+            is read by :mod:`automri.data.roots` instead: the split's folder, whole.
         fold, folds: use fold ``fold`` of :func:`automri.data.splits.k_fold` instead.
         reader_options: extra keyword arguments for the reader (e.g. ``{"slices_per_subject": 90}``).
+        challenge: ``singlecoil`` or ``multicoil``: the fastMRI ``<challenge>_<split>`` folders of a
+            roots folder (``None``: the only challenge there).
 
     Example: ``build_dataset("phantom", "val", size=32, mask=lambda shape, seed: torch.ones(shape))``.
     """
     if split not in SPLITS:
         raise AutoMRIError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
-    source = open_dataset_source(spec, format, **(reader_options or {}))
-    if split == "all" and fold is None:
+    folder = roots_split(spec, split, split_mode, challenge, fold)
+    source = open_dataset_source(spec if folder is None else str(folder), format, **(reader_options or {}))
+    if folder is not None or (split == "all" and fold is None):
         items = [(v, i) for v in source.volumes() for i in range(source.num_slices(v))]
     elif fold is None:
         items = make_splits(source, split_mode, fractions, gap, split_seed)[split]

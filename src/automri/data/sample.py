@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from automri.errors import AutoMRIError
+
 
 @dataclass
 class Sample:
@@ -71,6 +73,13 @@ def collate(samples: list[Sample]) -> Batch:
     has_sens = [s.sens is not None for s in samples]
     if any(has_sens) and not all(has_sens):
         raise ValueError("cannot batch single-coil and multi-coil samples together")
+    shapes = {tuple(s.target.shape[-2:]) for s in samples}
+    if len(shapes) > 1:
+        volumes = sorted({str(s.meta.get("volume", "?")) for s in samples})
+        raise AutoMRIError(
+            f"cannot batch slices of different sizes {sorted(shapes)} (volumes {', '.join(volumes[:4])}): "
+            "native-size data (--size 0) of several image sizes needs --batch-size 1, or resample with --size N"
+        )
     return Batch(
         kspace=torch.stack([s.kspace for s in samples]),
         mask=torch.stack([s.mask for s in samples]),

@@ -11,6 +11,10 @@ A split is a list of items ``(volume id, slice index)``.
 - **As the authors did** (``mode="source"``): the reader's own train/test volumes (MoDL's
   ``trn``/``tst`` subjects, CDDN patients 1-30 / 31-33); ``val`` takes the last volumes of the
   authors' training set (at least one when it has two or more) in the ``val : train`` ratio.
+- **By folder** (``mode="roots"``, the default for a dataset folder holding ``train``/``val``/``test``
+  or fastMRI's ``<challenge>_<split>`` subfolders): each split reads its own folder whole
+  (:mod:`automri.data.roots`, applied by :func:`automri.data.datasets.build_dataset` before any
+  source is opened; :func:`make_splits` splits one source and refuses this mode).
 
 :func:`k_fold` gives EMR-NAS's cross-validation: ``folds`` disjoint test folds (subjects or slabs),
 and for each the remaining data split ``train : val`` about ``9 : 2``, again with gaps.
@@ -25,7 +29,7 @@ from automri.errors import AutoMRIError
 
 Item = tuple[str, int]
 SPLITS = ("train", "val", "test", "all")
-MODES = ("auto", "subject", "slab", "source")
+MODES = ("auto", "subject", "slab", "source", "roots")
 DEFAULT_FRACTIONS = (0.7, 0.1, 0.2)
 DEFAULT_GAP = 5
 KFOLD_VAL_RATIO = 2 / 11
@@ -109,6 +113,8 @@ def make_splits(
     """``{"train", "val", "test", "all"}`` -> items. ``mode`` in :data:`MODES` (see the module docstring)."""
     if mode not in MODES:
         raise AutoMRIError(f"split mode {mode!r}: expected one of {', '.join(MODES)}")
+    if mode == "roots":
+        raise AutoMRIError(f"split mode roots: {source.path} is one source; roots reads a folder of per-split folders (build_dataset)")
     if mode == "auto":
         mode = "subject" if len(source.volumes()) >= 3 else "slab"
     if mode == "subject":

@@ -134,7 +134,7 @@ def search_datasets(options: SearchOptions) -> dict[str, Dataset]:
     """``{"train", "weights", "arch", "val", "test"}``: the train split (augmented by
     ``options.augment``), its two parts cut by ``train_portion``, and the dataset's val and test splits."""
     splits = build_splits(options.dataset, augment=options.augment, size=options.size, mask=options.mask,
-                          seed=options.seed, phase=options.phase)
+                          seed=options.seed, phase=options.phase, challenge=options.challenge)
     train = splits["train"]
     cut = int(round(options.train_portion * len(train)))
     if cut < 1 or cut >= len(train):
@@ -246,7 +246,8 @@ def run_cell_search(options: SearchOptions) -> dict[str, Any]:
                        edge_labels=edge_labels(space["nodes"]))
     genotype_diagram_cell(genotype, run.figures_dir / "genotype.png", title=f"cell searched by {options.strategy}")
 
-    profile = profile_model(build_network(genotype), size=options.size, repeats=3, warmup=1, memory=False)
+    side = options.size or int(max(data["val"][0].target.shape[-2:]))  # native size: the first val slice's larger side
+    profile = profile_model(build_network(genotype), size=side, repeats=3, warmup=1, memory=False)
     last = history[-1]
     summary: dict[str, Any] = {
         "space": "cell",

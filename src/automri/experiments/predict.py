@@ -7,7 +7,8 @@ built-in name or a file/folder in a supported format, through the one dataset bu
 - ``OUT/<volume>.h5``: dataset ``reconstruction`` float32 ``[slices, H, W]``, the network's
   magnitudes in SOURCE units (each slice multiplied back by its ``Sample.scale``, as the evaluator
   scores them), with the input file's attributes (when the input is an HDF5 file) and ``automri_*``
-  attributes naming the model, the mask, the split, the slice indices and the command;
+  attributes naming the model, the mask, the image size (``automri_size``, 0: native), the split,
+  the slice indices and the command;
 - ``OUT/zero_filled/<volume>.h5``: the zero-filled baseline ``A^H k`` in the same layout;
 - ``OUT/targets/<volume>.h5``: the fully sampled targets (``reconstruction_esc`` for single-coil
   data, ``reconstruction_rss`` for coil data), so ``automri score --targets OUT/targets
@@ -62,12 +63,14 @@ def model_label(config: RunConfig) -> str:
     return config.model.name if config.model.name is not None else f"{config.model.genotype['space']}_net"
 
 
-def predict_config(config: RunConfig, dataset: str | None, mask: str | None, size: int | None) -> RunConfig:
+def predict_config(config: RunConfig, dataset: str | None, mask: str | None, size: int | None,
+                   split: str = "test") -> RunConfig:
     """The model's configuration with the data flags applied and augmentation off (predictions are
-    made on slices as acquired); checked by :func:`automri.train.preflight.check_run_fits`."""
+    made on slices as acquired); checked by :func:`automri.train.preflight.check_run_fits` (on
+    ``split``'s image size when the size is native)."""
     resolved = apply_overrides(config, {"data.dataset": dataset, "data.mask": mask, "data.size": size,
                                         "data.augment": "none"}, source="flags")
-    check_run_fits(resolved)
+    check_run_fits(resolved, split)
     return resolved
 
 
@@ -79,6 +82,7 @@ def build_predict_split(config: RunConfig, split: str, max_slices: int | None = 
     return build_splits(
         data.dataset, (split,), augment=None, max_slices={split: max_slices}, size=data.size, mask=data.mask,
         seed=config.seed, coils=data.coils, noise=data.noise, format=data.format, phase=data.phase,
+        challenge=data.challenge,
     )[split]
 
 
@@ -213,17 +217,17 @@ def run_predict(
     if batch_size < 1:
         raise AutoMRIError(f"--batch-size {batch_size}: expected at least 1")
     model, config, origin = resolve_checkpoint(checkpoint, device)
-    config = predict_config(config, dataset, mask, size)
+    config = predict_config(config, dataset, mask, size, split)
     data = build_predict_split(config, split, max_slices)
     if len(data) == 0:
         raise AutoMRIError(f"--split {split!r} of --dataset {config.data.dataset!r} holds no slices")
     label = model_label(config)
     say(f"predict: {label} from {checkpoint} on {len(data)} {split} slices of {config.data.dataset} "
-        f"({config.data.size} px, mask {config.data.mask})")
+        f"({'native size' if config.data.size is None else f'{config.data.size} px'}, mask {config.data.mask})")
     volumes = reconstruct(model, data, batch_size, device)
     command = command or command_line()
     attrs = {"automri_model": label, "automri_checkpoint": str(checkpoint), "automri_mask": str(config.data.mask),
-             "automri_size": int(config.data.size), "automri_split": split, "automri_dataset": str(config.data.dataset),
+             "automri_size": config.data.size or 0, "automri_split": split, "automri_dataset": str(config.data.dataset),
              "automri_command": command, "automri_units": "source units (each slice times its Sample.scale)"}
     out.mkdir(parents=True, exist_ok=True)
     names = write_outputs(out, volumes, attrs)
@@ -232,7 +236,7 @@ def run_predict(
     origin = {k: v for k, v in origin.items() if k != "entry"} | (
         {"test_psnr": origin["entry"]["test"]["psnr"]} if "entry" in origin else {})
     result = {"checkpoint": str(checkpoint), "origin": origin, "model": label, "dataset": str(config.data.dataset),
-              "split": split, "mask": str(config.data.mask), "size": int(config.data.size), "command": command,
+              "split": split, "mask": str(config.data.mask), "size": config.data.size, "command": command,
               "out": str(out), "files": names, "scores": scores}
     write_json_atomic(out / SCORES, result)
     write_scores_csv(out, scores)

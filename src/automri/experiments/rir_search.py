@@ -53,7 +53,7 @@ from automri.train.losses import build_loss
 from automri.train.runs import RunDir
 from automri.train.seed import derive_seed, seed_everything
 
-SPLIT_MODES = ("auto", "subject", "slab")
+SPLIT_MODES = ("auto", "subject", "slab", "roots")
 STRATEGY_KEYS = ("w_lr", "w_weight_decay", "arch_lr", "arch_weight_decay", "arch_betas")
 RETRAIN_LR = 1e-3
 RETRAIN_WEIGHT_DECAY = 1e-7
@@ -118,7 +118,7 @@ def fold_datasets(options: SearchOptions) -> list[FoldData]:
     folds = [{}] if options.folds == 1 else [{"fold": k, "folds": options.folds} for k in range(options.folds)]
     return [
         build_splits(options.dataset, augment=options.augment, size=options.size, mask=options.mask,
-                     seed=options.seed, phase=options.phase, split_mode=split_mode, **fold)
+                     seed=options.seed, phase=options.phase, split_mode=split_mode, challenge=options.challenge, **fold)
         for fold in folds
     ]
 

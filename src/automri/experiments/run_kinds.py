@@ -131,7 +131,9 @@ def _label(config: Any) -> str:
 def _evaluate_search(path: Path, folder: Path, overrides: dict[str, Any], split: str, max_slices: int | None,
                      **score: Any) -> dict[str, Any]:
     model, description, config = derived_network(path, score["device"])
-    settings = {**{k: config[k] for k in ("dataset", "size", "mask", "seed", "phase")}, **overrides}
+    settings = {**{k: config[k] for k in ("dataset", "size", "mask", "seed", "phase")},
+                "challenge": config.get("challenge"), **overrides}
+    settings["size"] = settings["size"] or None  # --size 0: the native size
     dataset = settings.pop("dataset")
     data = build_splits(dataset, (split,), max_slices={split: max_slices}, **settings)[split]
     return {"kind": "search", "model": description, "dataset": dataset, **_evaluation(model, data, folder, **score)}

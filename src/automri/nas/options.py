@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from automri.data.augment import parse_augment
+from automri.data.roots import check_challenge
 from automri.errors import AutoMRIError
 
 
@@ -20,8 +21,11 @@ class SearchOptions:
         strategy: ``milenas`` | ``darts1`` | ``darts2`` (cell) or ``proxyless`` | ``proxyless2`` |
             ``darts`` (rir).
         dataset: built-in name or path (see ``automri.data.datasets.build_dataset``).
-        size: image side in pixels (64 in tests, 256 for real runs).
+        size: image side in pixels (64 in tests, 256 for real runs); ``None`` (or ``0``, as
+            ``--size 0``) keeps the native size, no resampling.
         mask: mask spec string (see ``automri.physics.masks.build_mask``).
+        challenge: ``singlecoil`` or ``multicoil``: fastMRI's ``<challenge>_<split>`` folders of a
+            dataset root (``automri.data.roots``); ``None``: the only one there.
         phase: largest synthetic phase (radians) of magnitude images; ``0``: real-valued images
             (EMR-NAS's cardiac data; its two-step data consistency assumes a real image).
         augment: augmentation of the slices that train weights (and, for ``cell``, alphas), as
@@ -48,8 +52,9 @@ class SearchOptions:
     space: str = "cell"
     strategy: str = "milenas"
     dataset: str = "phantom"
-    size: int = 64
+    size: int | None = 64
     mask: str = "random:rate=0.25,center=0.08"
+    challenge: str | None = None
     phase: float = math.pi
     augment: str = "none"
     epochs: int = 10
@@ -68,6 +73,9 @@ class SearchOptions:
     tensorboard: str | None = None
 
     def __post_init__(self) -> None:
+        if self.size == 0:
+            self.size = None  # --size 0: the native size
+        check_challenge(self.challenge)
         try:
             parse_augment(self.augment)
         except AutoMRIError as error:

@@ -5,6 +5,7 @@ from automri.physics.complex import channels_to_complex, complex_to_channels
 from automri.physics.dc import HardDC, NoiseWeightedDC, ProximalDC, TwoStepDC
 from automri.physics.fft import fft2c, fft2u, ifft2c, ifft2u, uncentered_to_centered_kspace, uncentered_to_centered_mask
 from automri.physics.masks import (
+    FastMRIEquispacedExactMask,
     FastMRIEquispacedMask,
     FastMRIRandomMask,
     FixedMask,
@@ -14,11 +15,13 @@ from automri.physics.masks import (
     Random2DMask,
     RandomLineMask,
     build_mask,
+    fastmri_mask_spec,
     sampling_rate,
 )
 from automri.physics.operators import SenseOperator, SingleCoilOperator, make_operator
 
 __all__ = [
+    "FastMRIEquispacedExactMask",
     "FastMRIEquispacedMask",
     "FastMRIRandomMask",
     "FixedMask",
@@ -28,6 +31,7 @@ __all__ = [
     "Random2DMask",
     "RandomLineMask",
     "build_mask",
+    "fastmri_mask_spec",
     "sampling_rate",
     "HardDC",
     "NoiseWeightedDC",

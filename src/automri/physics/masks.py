@@ -199,7 +199,8 @@ class FastMRIRandomMask(FastMRIMask):
 
 
 class FastMRIEquispacedMask(FastMRIMask):
-    """fastMRI ``EquispacedMaskFractionFunc`` (the old ``EquispacedMaskFunc``): columns at
+    """fastMRI ``EquispacedMaskFractionFunc`` (``--mask_type equispaced_fraction``; fastMRI 0.1's
+    ``EquispacedMaskFunc``): columns at
     ``round(arange(offset, W - 1, adj))`` with ``adj = acc (num_low - W) / (num_low acc - W)`` and a
     random ``offset`` in ``[0, round(adj))``, so the total is about ``W / acc`` including the centre.
     When the centre alone reaches ``W / acc`` only the centre is sampled."""
@@ -213,6 +214,28 @@ class FastMRIEquispacedMask(FastMRIMask):
         adjusted = acceleration * (num_low - width) / (num_low * acceleration - width)
         offset = rng.randint(0, round(adjusted))
         columns[np.around(np.arange(offset, width - 1, adjusted)).astype(int)] = True
+        return columns
+
+
+class FastMRIEquispacedExactMask(FastMRIMask):
+    """fastMRI ``EquiSpacedMaskFunc`` (``--mask_type equispaced`` since fastMRI 0.2): every
+    ``acc``-th column from a random ``offset`` in ``[0, acc)``, plus the centre block, so the true
+    acceleration is below ``acc``. Accelerations must be integers (fastMRI slices ``offset::acc``)."""
+
+    kind = "equispaced-exact"
+
+    def __init__(
+        self,
+        center_fractions: float | list[float] | tuple[float, ...],
+        accelerations: float | list[float] | tuple[float, ...],
+    ) -> None:
+        super().__init__(center_fractions, accelerations)
+        if not all(float(a).is_integer() for a in self.accelerations):
+            raise AutoMRIError(f"mask {self.kind}: acc={self.accelerations} (expected whole numbers)")
+
+    def _outer_columns(self, width, num_low, acceleration, rng):
+        columns = np.zeros(width, dtype=bool)
+        columns[rng.randint(0, round(acceleration)) :: int(acceleration)] = True
         return columns
 
 
@@ -451,12 +474,15 @@ _KINDS: dict[str, tuple[type[MaskGenerator], dict[str, str]]] = {
     "random": (RandomLineMask, {"rate": "rate", "center": "center_fraction"}),
     "fastmri-random": (FastMRIRandomMask, {"cf": "center_fractions", "acc": "accelerations"}),
     "equispaced": (FastMRIEquispacedMask, {"cf": "center_fractions", "acc": "accelerations"}),
+    "equispaced-exact": (FastMRIEquispacedExactMask, {"cf": "center_fractions", "acc": "accelerations"}),
     "gaussian": (GaussianLineMask, {"acc": "acceleration", "center": "center_lines"}),
     "random2d": (Random2DMask, {"rate": "rate", "radius": "center_radius"}),
     "poisson": (PoissonDiscMask, {"acc": "acceleration", "radius": "center_radius", "slope": "density_slope"}),
     "file": (FixedMask, {"path": "path", "key": "key", "centered": "centered"}),
 }
 _LIST_PARAMETERS = {"center_fractions", "accelerations"}
+FASTMRI_MASK_TYPES = {"random": "fastmri-random", "equispaced": "equispaced-exact", "equispaced_fraction": "equispaced"}
+"""fastMRI's ``create_mask_for_mask_type`` names (``--mask_type``) -> our mask kinds."""
 
 
 def _parse_value(text: str, parameter: str, spec: Any) -> Any:
@@ -496,8 +522,8 @@ def build_mask(spec: str | dict | MaskGenerator) -> MaskGenerator:
     """Mask generator from a spec string, a dict or an existing generator.
 
     Strings: ``"random:rate=0.15,center=0.04"``, ``"fastmri-random:cf=0.08,acc=4"`` (several pairs:
-    ``cf=0.08/0.04,acc=4/8``), ``"equispaced:cf=0.08,acc=4"``, ``"gaussian:acc=4,center=8"``,
-    ``"random2d:rate=0.25,radius=4"``, ``"poisson:acc=4,radius=8"`` (optional ``slope``),
+    ``cf=0.08/0.04,acc=4/8``), ``"equispaced:cf=0.08,acc=4"``, ``"equispaced-exact:cf=0.08,acc=4"``,
+    ``"gaussian:acc=4,center=8"``, ``"random2d:rate=0.25,radius=4"``, ``"poisson:acc=4,radius=8"`` (optional ``slope``),
     ``"file:/path/m.npy"`` (optional ``,key=NAME,centered=false``). Dicts hold the same keys plus
     ``"kind"``, e.g. ``{"kind": "gaussian", "acc": 4, "center": 8}``.
     """
@@ -531,3 +557,18 @@ def build_mask(spec: str | dict | MaskGenerator) -> MaskGenerator:
     if "center_lines" in kwargs and float(kwargs["center_lines"]).is_integer():
         kwargs["center_lines"] = int(kwargs["center_lines"])
     return cls(**kwargs)
+
+
+def fastmri_mask_spec(mask_type: str, center_fractions: list[float], accelerations: list[float]) -> str:
+    """The mask spec of fastMRI's ``create_mask_for_mask_type(mask_type, center_fractions,
+    accelerations)``: ``("random", [0.08, 0.04], [4, 8])`` -> ``"fastmri-random:cf=0.08/0.04,acc=4/8"``.
+
+    Types (:data:`FASTMRI_MASK_TYPES`): ``random`` (``RandomMaskFunc``), ``equispaced``
+    (``EquiSpacedMaskFunc``), ``equispaced_fraction`` (``EquispacedMaskFractionFunc``). With several
+    pairs one ``(cf, acc)`` is drawn per call from the call's seed, as fastMRI's ``MaskFunc`` does.
+    """
+    if mask_type not in FASTMRI_MASK_TYPES:
+        raise AutoMRIError(f"fastMRI mask type {mask_type!r}: expected one of {', '.join(FASTMRI_MASK_TYPES)}")
+    cfs = "/".join(_fmt(cf) for cf in center_fractions)
+    accs = "/".join(_fmt(a) for a in accelerations)
+    return build_mask(f"{FASTMRI_MASK_TYPES[mask_type]}:cf={cfs},acc={accs}").name

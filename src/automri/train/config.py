@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from automri.data.augment import parse_augment
+from automri.data.roots import CHALLENGES
 from automri.errors import AutoMRIError
 from automri.train.losses import LOSSES
 
@@ -52,10 +53,15 @@ class DataConfig:
     mask spec, simulated coils and k-space noise, slice caps for the train and validation splits,
     the largest synthetic phase of magnitude images (radians; ``0``: real-valued images) and the
     training augmentation (``automri.data.augment`` spec; ``"none"`` or e.g.
-    ``"flip=0.5,rotate=180,scale=0.15,translate=0.1"``; training split only)."""
+    ``"flip=0.5,rotate=180,scale=0.15,translate=0.1"``; training split only).
+
+    ``size: null`` (or ``0``, as ``--size 0``; stored as ``null``) keeps the native size, no
+    resampling (fastMRI files: their reconSpace crop). ``challenge`` (``singlecoil``, ``multicoil``
+    or ``null``: the only one there) picks fastMRI's ``<challenge>_<split>`` folders of a dataset
+    root (:mod:`automri.data.roots`)."""
 
     dataset: str = "phantom"
-    size: int = 64
+    size: int | None = 64
     mask: str = DEFAULT_MASK
     coils: int = 0
     noise: float = 0.0
@@ -64,6 +70,7 @@ class DataConfig:
     format: str = "auto"
     phase: float = math.pi
     augment: str = "none"
+    challenge: str | None = None
 
 
 @dataclass
@@ -160,6 +167,8 @@ def config_from_dict(data: dict[str, Any], source: str = "config", labels: dict[
     """A validated :class:`RunConfig` from a nested mapping; errors name ``source`` and the key
     (or ``labels[key]``, e.g. the command-line flag that set it)."""
     config = _build(RunConfig, data, source, "")
+    if config.data.size == 0:
+        config.data.size = None  # --size 0: the native size
     validate_config(config, source, labels)
     return config
 
@@ -228,7 +237,8 @@ def apply_overrides(config: RunConfig, overrides: dict[str, Any], source: str = 
 FLAG_NAMES = {
     "data.dataset": "--dataset", "data.size": "--size", "data.mask": "--mask", "data.phase": "--phase",
     "data.augment": "--augment", "data.val_max_slices": "--val-slices", "data.max_slices": "--max-slices",
-    "data.coils": "--coils", "data.noise": "--noise", "train.epochs": "--epochs", "train.steps": "--steps",
+    "data.coils": "--coils", "data.noise": "--noise", "data.challenge": "--challenge",
+    "train.epochs": "--epochs", "train.steps": "--steps",
     "train.batch_size": "--batch-size", "train.lr": "--lr", "train.loss": "--loss", "model.params": "--params",
     "seed": "--seed", "device": "--device",
 }
@@ -267,8 +277,17 @@ def validate_config(config: RunConfig, source: str = "config", labels: dict[str,
     for key, value in _numbers(config):
         if isinstance(value, float) and not math.isfinite(value):
             raise AutoMRIError(f"{label(key)}: expected a finite number, got {value}")
+    if config.data.size is not None and config.data.size < 1:
+        raise AutoMRIError(
+            f"{label('data.size')}: expected a positive image side, or 0 for the native size, got {config.data.size}"
+        )
+    if config.data.challenge not in (None, *CHALLENGES):
+        raise AutoMRIError(
+            f"{label('data.challenge')}: expected {' or '.join(CHALLENGES)} (or null: the only one in the "
+            f"dataset folder), got {config.data.challenge!r}"
+        )
     positive = {
-        "data.size": config.data.size, "train.batch_size": config.train.batch_size,
+        "train.batch_size": config.train.batch_size,
         "train.steps": config.train.steps, "train.checkpoint_every": config.train.checkpoint_every,
         "data.max_slices": config.data.max_slices, "data.val_max_slices": config.data.val_max_slices,
         "model.params": model.params,

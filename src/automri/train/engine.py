@@ -76,6 +76,7 @@ def build_split(config: RunConfig, split: str, max_slices: int | None = None, da
     return build_splits(
         dataset or data.dataset, (split,), augment=data.augment, max_slices={split: max_slices}, size=data.size,
         mask=data.mask, seed=config.seed, coils=data.coils, noise=data.noise, format=data.format, phase=data.phase,
+        challenge=data.challenge,
     )[split]
 
 

@@ -6,6 +6,9 @@ whose bottleneck would be empty) and a size or width that cannot fit in memory (
 a genotype with ``hidden: 1e9``) are refused in a second, with the flag, the value and what is
 expected, instead of failing deep inside PyTorch.
 
+With the native size (``data.size`` null, ``--size 0``) the checked size is the stored size of the
+first slice of the run's split (one slice is read).
+
 The memory estimate is the bytes of every tensor the forward pass creates (what autograd may keep
 for the backward pass), times the batch size, plus 16 bytes per parameter (weights, gradients and
 two Adam moments); it is an upper bound of the training step's peak, compared with
@@ -24,7 +27,7 @@ from torch.utils._pytree import tree_leaves
 from automri.errors import AutoMRIError
 from automri.limits import require_within_cap
 from automri.train.config import RunConfig
-from automri.train.engine import build_from_config, resolve_config
+from automri.train.engine import build_from_config, build_split, resolve_config
 
 BYTES_PER_PARAMETER = 16
 LARGEST_SIZE_TRIED = 4096
@@ -64,13 +67,14 @@ def meta_model(config: RunConfig, label: str) -> nn.Module:
         raise AutoMRIError(f"{label}: the network {why} ({type(err).__name__}: {err})") from err
 
 
-def forward_bytes(model: nn.Module, size: int) -> int:
-    """Bytes of the tensors one forward pass on a meta batch ``[1, size, size]`` creates.
+def forward_bytes(model: nn.Module, shape: tuple[int, int]) -> int:
+    """Bytes of the tensors one forward pass on a meta batch ``[1, H, W]`` (``shape = (H, W)``) creates.
 
     Raises whatever the network raises for that size (``ValueError``, ``RuntimeError``).
     """
-    kspace = torch.zeros(1, size, size, dtype=torch.complex64, device="meta")
-    mask = torch.ones(1, size, size, device="meta")
+    height, width = shape
+    kspace = torch.zeros(1, height, width, dtype=torch.complex64, device="meta")
+    mask = torch.ones(1, height, width, device="meta")
     with _TensorBytes() as counter:
         model(kspace, mask)
     return counter.total
@@ -83,29 +87,45 @@ def smallest_size(fits: Callable[[int], bool], start: int) -> int | None:
 
 def _runs_at(model: nn.Module, size: int) -> bool:
     try:
-        forward_bytes(model, size)
+        forward_bytes(model, (size, size))
     except (ValueError, RuntimeError, IndexError):
         return False
     return True
 
 
-def check_run_fits(config: RunConfig) -> None:
-    """Raise :class:`AutoMRIError` when the configured network cannot train at ``data.size`` or
-    when its estimated memory is above the cap (see the module docstring)."""
+def native_shape(config: RunConfig, split: str) -> tuple[int, int]:
+    """``(H, W)`` of the first slice of ``split`` of the configured dataset at its native size."""
+    data = build_split(config, split, max_slices=1)
+    if len(data) == 0:
+        raise AutoMRIError(f"--dataset {config.data.dataset}: the {split} split holds no slices")
+    height, width = data[0].target.shape[-2:]
+    return int(height), int(width)
+
+
+def check_run_fits(config: RunConfig, split: str = "train") -> None:
+    """Raise :class:`AutoMRIError` when the configured network cannot train at ``data.size`` (native
+    size: that of the first slice of ``split``) or when its estimated memory is above the cap (see
+    the module docstring)."""
     label = model_label(config)
     resolved = resolve_config(config)
     model = meta_model(resolved, label)
     params = sum(p.numel() for p in model.parameters())
     require_within_cap(params * BYTES_PER_PARAMETER, label, f"{params:,} parameters (weights, gradients, optimiser state)")
     size, batch = config.data.size, config.train.batch_size
-    require_within_cap(size * size * 8.0 * batch * 8, f"--size {size}", f"images of {size}x{size} in batches of {batch}")
+    height, width = (size, size) if size is not None else native_shape(config, split)
+    flag = f"--size {size}" if size is not None else f"--size 0 (native {height}x{width})"
+    require_within_cap(height * width * 8.0 * batch * 8, flag, f"images of {height}x{width} in batches of {batch}")
     try:
-        activations = forward_bytes(model, size)
+        activations = forward_bytes(model, (height, width))
     except (ValueError, RuntimeError, IndexError) as err:
+        if size is None:
+            raise AutoMRIError(
+                f"{flag}: {label} cannot take this image size ({type(err).__name__}: {err}); resample with --size N"
+            ) from err
         minimum = smallest_size(lambda s: _runs_at(model, s), size)
         expected = f"at least {minimum}" if minimum is not None else f"a size the network accepts (none up to {LARGEST_SIZE_TRIED})"
         raise AutoMRIError(f"--size {size}: too small for {label} (expected {expected}; {type(err).__name__}: {err})") from err
     require_within_cap(
-        activations * batch + params * BYTES_PER_PARAMETER, f"--size {size} --batch-size {batch} ({label})",
+        activations * batch + params * BYTES_PER_PARAMETER, f"{flag} --batch-size {batch} ({label})",
         "one training step",
     )
