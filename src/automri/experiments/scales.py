@@ -212,11 +212,11 @@ FEDAUTOMRI: dict[str, FedAutoMRIScale] = {
     ),
     # the study: a proxy search at 32 px (32 rounds of the 8 steps of a 32-slice split: 256 alpha
     # steps per client, several hundred being what a search needs to separate its ops,
-    # docs/faithfulness.md), the derived net widened to 16 channels and trained at 64 px for 240 local
+    # docs/faithfulness.md), the derived net widened to 16 channels and trained at 64 px for 160 local
     # steps; three seeds of every training run of Table 1; the comparison U-Net predicts the
     # correction to the zero-filled image as at the baselines' small scale (_SMALL_MODELS)
     "study": FedAutoMRIScale(
-        "study", size=64, client_slices=32, search_rounds=32, search_local_epochs=1, search_batch=4, train_rounds=30,
+        "study", size=64, client_slices=32, search_rounds=32, search_local_epochs=1, search_batch=4, train_rounds=20,
         train_local_epochs=1, train_batch=4, steps=None,
         search_space={"hidden": 8, "cells": 2, "iterations": 2}, net_options={"hidden": 16, "iterations": 3},
         comparison_options={"chans": 16, "num_pool_layers": 4, "in_chans": 1, "residual": True},
