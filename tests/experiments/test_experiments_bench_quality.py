@@ -51,7 +51,7 @@ def test_baselines_experiment_writes_tables_doc_and_resumes(tmp_path) -> None:
     assert exported.exit_code == 0, exported.output  # automri report rebuilds and exports the same page
     assert (tmp_path / "again" / "figures" / "baselines" / "figures-reconstructions-random1d-4x.png").is_file()
     page = results_page({"baselines": out})
-    assert "every learned baseline at least 2.0 dB above zero-filled" in page and "| U-Net |" in page
+    assert "every learned model at least 2.0 dB above zero-filled" in page and "| U-Net |" in page
     # the test split of the zero-filled run is scored from the same slices as the learned model's
     zf = json.loads((out / "random1d-4x" / "zero_filled" / "test" / "metrics.json").read_text())
     unet = json.loads((out / "random1d-4x" / "unet" / "test" / "metrics.json").read_text())
