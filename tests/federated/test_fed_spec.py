@@ -87,14 +87,14 @@ def test_augmented_client_draws_new_training_samples_every_local_epoch():
     import torch
 
     from automri.data.datasets import set_epoch
-    from automri.federated.task import _splits
+    from automri.federated.task import client_splits
     from automri.train.seed import derive_seed
 
     spec = spec_from_dict({**TINY_SPEC, "clients": [dict(TINY_SPEC["clients"][0], augment="rotate=90"),
                                                     TINY_SPEC["clients"][1]]}, "x.yaml")
     client = spec.clients[0]
     assert client.augment == "rotate=90" and spec.clients[1].augment == "none"
-    splits = _splits(client, 16)
+    splits = client_splits(client, 16)
     train, test = splits["train"], splits["test"]
     assert train.augment is not None and test.augment is None and splits["val"].augment is None
     set_epoch(train, derive_seed(7, 0))  # the draw of local epoch 0 in the round seeded 7 (train.loop.local_epochs)
