@@ -18,6 +18,15 @@ import torch.nn.functional as F
 
 from automri.physics.fft import fft2c, ifft2c
 
+NATIVE_SIZE = 0
+"""``--size 0`` (``size: 0`` in a configuration): keep the stored size, no resampling."""
+
+
+def requested_size(size: int | None) -> int | None:
+    """The image side a dataset is resampled to: ``size``, or ``None`` (native) for ``None`` and
+    :data:`NATIVE_SIZE`."""
+    return None if size in (None, NATIVE_SIZE) else size
+
 
 def centre_crop(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     """Centre crop of the last two dims of ``x`` (a tensor or numpy array ``[..., H, W]``) to

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from automri.data.augment import parse_augment
+from automri.data.resize import requested_size
 from automri.data.roots import check_challenge
 from automri.errors import AutoMRIError
 
@@ -73,8 +74,7 @@ class SearchOptions:
     tensorboard: str | None = None
 
     def __post_init__(self) -> None:
-        if self.size == 0:
-            self.size = None  # --size 0: the native size
+        self.size = requested_size(self.size)
         check_challenge(self.challenge)
         try:
             parse_augment(self.augment)

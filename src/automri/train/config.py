@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from automri.data.augment import parse_augment
+from automri.data.resize import requested_size
 from automri.data.roots import CHALLENGES
 from automri.errors import AutoMRIError
 from automri.train.losses import LOSSES
@@ -167,8 +168,7 @@ def config_from_dict(data: dict[str, Any], source: str = "config", labels: dict[
     """A validated :class:`RunConfig` from a nested mapping; errors name ``source`` and the key
     (or ``labels[key]``, e.g. the command-line flag that set it)."""
     config = _build(RunConfig, data, source, "")
-    if config.data.size == 0:
-        config.data.size = None  # --size 0: the native size
+    config.data.size = requested_size(config.data.size)
     validate_config(config, source, labels)
     return config
 
