@@ -39,6 +39,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON
 AggregationOpt = Annotated[str, typer.Option("--aggregation", help="How the server combines replies: fedavg (weighted mean), median or trimmed-mean (coordinate-wise, unweighted).")]
 TrimOpt = Annotated[float, typer.Option("--trim-fraction", help="trimmed-mean: fraction cut at each end (at least 1/K for K clients).")]
 ClipOpt = Annotated[float | None, typer.Option("--clip-norm", help="Clip each client's update w_k - w_global to this L2 norm before aggregation.")]
+DpOpt = Annotated[str, typer.Option("--dp", help="Differential privacy of the updates: none, central (the server clips, averages with equal weights, adds Gaussian noise) or local (Flower's LocalDpMod at every site); fedavg, fedprox, fedautomri.")]
+DpClipOpt = Annotated[float | None, typer.Option("--dp-clip", help="--dp: L2 clipping norm of each update.")]
+DpNoiseOpt = Annotated[float, typer.Option("--dp-noise", help="--dp central: noise multiplier z (std z * clip / K).")]
+DpEpsilonOpt = Annotated[float, typer.Option("--dp-epsilon", help="--dp local: epsilon of each site's release per round.")]
+DpDeltaOpt = Annotated[float, typer.Option("--dp-delta", help="--dp: delta of local releases and of the reported cumulative epsilon.")]
 MinClientsOpt = Annotated[str, typer.Option("--min-clients", help="Quorum: accepted replies a round needs, a count (2) or a fraction of the clients (0.5).")]
 DiscoveryOpt = Annotated[float, typer.Option("--discovery-timeout", help="Seconds to wait for the nodes to tell their partition id.")]
 DrillOpt = Annotated[list[str] | None, typer.Option("--drill", help="Fault drill CLIENT=KIND (repeatable): nan, huge, shape, dtype, count, missing-metric, partition, stall or poison.")]
@@ -60,6 +65,11 @@ def robustness_options(aggregation: str, trim_fraction: float, clip_norm: float 
     return {"aggregation": aggregation, "trim_fraction": trim_fraction, "clip_norm": clip_norm,
             "min_clients": parse_quorum(min_clients), "discovery_timeout": discovery_timeout,
             "faults": {"tamper": drills} if drills else {}}
+
+
+def privacy_options(dp: str, dp_clip: float | None, dp_noise: float, dp_epsilon: float, dp_delta: float) -> dict[str, Any]:
+    """The :class:`~automri.federated.options.FedConfig` fields of the ``--dp`` flags."""
+    return {"dp": dp, "dp_clip": dp_clip, "dp_noise": dp_noise, "dp_epsilon": dp_epsilon, "dp_delta": dp_delta}
 
 
 def parse_options(pairs: list[str] | None, flag: str) -> dict[str, Any]:
@@ -132,6 +142,11 @@ def search_command(
     min_clients: MinClientsOpt = "0.5",
     discovery_timeout: DiscoveryOpt = 60.0,
     drill: DrillOpt = None,
+    dp: DpOpt = "none",
+    dp_clip: DpClipOpt = None,
+    dp_noise: DpNoiseOpt = 1.0,
+    dp_epsilon: DpEpsilonOpt = 10.0,
+    dp_delta: DpDeltaOpt = 1e-3,
     seed: SeedOpt = 0,
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
@@ -210,6 +225,11 @@ def train_command(
     min_clients: MinClientsOpt = "0.5",
     discovery_timeout: DiscoveryOpt = 60.0,
     drill: DrillOpt = None,
+    dp: DpOpt = "none",
+    dp_clip: DpClipOpt = None,
+    dp_noise: DpNoiseOpt = 1.0,
+    dp_epsilon: DpEpsilonOpt = 10.0,
+    dp_delta: DpDeltaOpt = 1e-3,
     seed: SeedOpt = 0,
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
@@ -222,6 +242,8 @@ def train_command(
     Example: automri fed train --algorithm fedautomri --genotype runs/fedsearch/genotype.json --rounds 10 --size 64 --out runs/fedtrain
 
     Robustness drill: automri fed train --algorithm fedavg --rounds 3 --size 32 --aggregation median --drill phantom-random2d=poison --out runs/drill
+
+    Central DP: automri fed train --algorithm fedavg --rounds 5 --size 32 --dp central --dp-clip 0.5 --dp-noise 1.0 --out runs/fed-dp
     """
     options = _train_options(algorithm, model, model_option, space_option, genotype, mu, ema, ema_gamma, ema_train_from,
                              ema_reading, fedmri_beta)
@@ -231,6 +253,7 @@ def train_command(
         round_timeout=round_timeout, max_message_mb=max_message_mb, verbose=verbose, **options,
         tensorboard=None if tensorboard is None else str(tensorboard.resolve()),
         **robustness_options(aggregation, trim_fraction, clip_norm, min_clients, discovery_timeout, drill),
+        **privacy_options(dp, dp_clip, dp_noise, dp_epsilon, dp_delta),
     )
 
 
@@ -260,6 +283,11 @@ def deploy_command(
     min_clients: MinClientsOpt = "0.5",
     discovery_timeout: DiscoveryOpt = 60.0,
     drill: DrillOpt = None,
+    dp: DpOpt = "none",
+    dp_clip: DpClipOpt = None,
+    dp_noise: DpNoiseOpt = 1.0,
+    dp_epsilon: DpEpsilonOpt = 10.0,
+    dp_delta: DpDeltaOpt = 1e-3,
     workdir: Annotated[Path | None, typer.Option("--workdir", help="Folder for the app, certificates, keys, node homes and logs (default OUT/deploy).")] = None,
     tls: Annotated[bool, typer.Option("--tls", help="TLS with a self-signed CA made for this trial (the default; kept for old scripts).")] = True,
     auth: Annotated[bool, typer.Option("--auth/--no-auth", help="SuperNode authentication with registered EC keys (default on; needs TLS).")] = True,
@@ -294,7 +322,8 @@ def deploy_command(
     config = build_config(algorithm, spec, out, size=size, rounds=rounds, local_epochs=local_epochs, steps=steps,
                           batch_size=batch_size, lr=lr, seed=seed, round_timeout=round_timeout, **options,
                           **robustness_options(aggregation, trim_fraction, clip_norm, min_clients, discovery_timeout,
-                                               drill))
+                                               drill),
+                          **privacy_options(dp, dp_clip, dp_noise, dp_epsilon, dp_delta))
     folder = workdir if workdir is not None else Path(config.out) / "deploy"
     if print_only:
         typer.echo(format_plan(plan_deployment(config, folder, tls=tls, auth=auth, host=host, port=port)), nl=False)

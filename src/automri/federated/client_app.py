@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 
 import torch
-from flwr.app import Context, Message, MetricRecord, RecordDict
+from flwr.app import Context, Message, MessageType, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import ClientAppCallable
 
 from automri.errors import AutoMRIError
 from automri.eval.figures import reconstruction_panel
@@ -33,6 +34,7 @@ from automri.federated.guard import COMPUTE_METRIC, check_reply
 from automri.federated.local import local_algorithm
 from automri.federated.options import RUN_CONFIG_KEY, FedConfig
 from automri.federated.personalise import check_private
+from automri.federated.privacy import local_dp
 from automri.federated.state import ClientStore, client_folder
 from automri.federated.task import client_data, client_spec, first_slice_images, from_record, round_seed, to_record
 
@@ -112,9 +114,24 @@ def _write_panel(folder: Path, name: str, models: dict, dataset) -> None:
                          title=f"{name}: first test slice")
 
 
+def _local_dp_mod(captured: FedConfig | None):
+    """A mod that passes every train message of a ``dp="local"`` run through Flower's ``LocalDpMod``
+    (:func:`automri.federated.privacy.local_dp`, seeded by the client's round seed)."""
+
+    def mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+        config = resolve_config(captured, context)
+        if config.dp != "local" or msg.metadata.message_type.split(".")[0] != MessageType.TRAIN:
+            return call_next(msg, context)
+        seed = round_seed(config, partition_of(context, config), int(msg.content["config"]["server-round"]), 7)
+        return local_dp(msg, context, call_next, config.dp_clip, config.dp_epsilon, config.dp_delta, seed)
+
+    return mod
+
+
 def make_client_app(config: FedConfig | None = None) -> ClientApp:
-    """A ``ClientApp`` for ``config`` (``None``: read it from the run config at each message)."""
-    app = ClientApp()
+    """A ``ClientApp`` for ``config`` (``None``: read it from the run config at each message).
+    Under ``dp="local"`` every train reply passes Flower's ``LocalDpMod`` before it leaves."""
+    app = ClientApp(mods=[_local_dp_mod(config)])
 
     @app.query()
     def identify(msg: Message, context: Context) -> Message:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from automri.errors import AutoMRIError
+from automri.federated.privacy import DP_ALGORITHMS, DP_MODES
 from automri.federated.robust import AGGREGATIONS, check_trim
 from automri.federated.spec import FederationSpec, spec_from_dict
 
@@ -73,6 +74,15 @@ class FedConfig:
         trim_fraction: fraction cut at each end by ``trimmed-mean`` (at least one client per end).
         clip_norm: bound on the L2 norm of each client's update ``w_k - w_global`` per record
             (``None``: no clipping).
+        dp: differential privacy of the updates, one of :data:`automri.federated.privacy.DP_MODES`
+            (``central``: the server clips, averages with equal weights and adds noise; ``local``:
+            Flower's ``LocalDpMod`` at every client); only for :data:`~automri.federated.privacy.DP_ALGORITHMS`
+            with ``aggregation="fedavg"``. ``central`` sets ``weighting`` to ``equal`` (the noise's
+            calibration assumes the plain mean).
+        dp_clip: the L2 clipping norm of each update under DP (replaces ``clip_norm``).
+        dp_noise: ``central``: the noise multiplier z (noise std ``z * dp_clip / K``).
+        dp_epsilon: ``local``: the epsilon of each client's release per round (``LocalDpMod``).
+        dp_delta: the delta of ``local`` releases and of the reported cumulative epsilon.
         round_timeout: seconds the server waits for the replies of one round; missing clients
             are reported and the round aggregates the others.
         node_wait: seconds the server waits for all clients to connect before a round.
@@ -120,6 +130,11 @@ class FedConfig:
     aggregation: str = "fedavg"
     trim_fraction: float = 0.34
     clip_norm: float | None = None
+    dp: str = "none"
+    dp_clip: float | None = None
+    dp_noise: float = 1.0
+    dp_epsilon: float = 10.0
+    dp_delta: float = 1e-3
     round_timeout: float = 600.0
     node_wait: float = 120.0
     discovery_timeout: float = 60.0
@@ -161,7 +176,36 @@ class FedConfig:
         check(_valid_quorum(self.min_clients, len(self.spec.clients)), "--min-clients",
               f"a count between 1 and the number of clients ({len(self.spec.clients)}) or a fraction in (0, 1]",
               self.min_clients)
+        self._check_privacy()
         self._check_faults()
+
+    def _check_privacy(self) -> None:
+        """DP options are consistent; ``central`` fixes ``weighting`` to ``equal``."""
+        if self.dp not in DP_MODES:
+            raise AutoMRIError(f"--dp {self.dp!r}: expected one of {', '.join(DP_MODES)}")
+        if self.dp == "none":
+            return
+        if self.algorithm not in DP_ALGORITHMS:
+            raise AutoMRIError(f"--dp {self.dp}: expected --algorithm {' or '.join(DP_ALGORITHMS)} "
+                               f"(one record of the whole model per reply), got {self.algorithm!r}")
+        if self.aggregation != "fedavg" or self.clip_norm is not None:
+            raise AutoMRIError(f"--dp {self.dp}: expected --aggregation fedavg without --clip-norm "
+                               "(the Gaussian mechanism is calibrated for the clipped mean; --dp-clip clips)")
+        if self.dp_clip is None or not self.dp_clip > 0:
+            raise AutoMRIError(f"--dp-clip {self.dp_clip!r}: expected a clipping norm > 0 (needed by --dp {self.dp})")
+        if not 0.0 < self.dp_delta < 1.0:
+            raise AutoMRIError(f"--dp-delta {self.dp_delta!r}: expected a probability in (0, 1)")
+        if self.dp == "central":
+            if not self.dp_noise > 0:
+                raise AutoMRIError(f"--dp-noise {self.dp_noise!r}: expected a noise multiplier > 0")
+            object.__setattr__(self, "weighting", "equal")
+        elif not self.dp_epsilon > 0:
+            raise AutoMRIError(f"--dp-epsilon {self.dp_epsilon!r}: expected an epsilon > 0")
+
+    @property
+    def update_clip(self) -> float | None:
+        """The L2 bound the server puts on each update: ``dp_clip`` under central DP, else ``clip_norm``."""
+        return self.dp_clip if self.dp == "central" else self.clip_norm
 
     def _check_faults(self) -> None:
         """Fault drills name known keys, clients of the spec and known tamper kinds."""

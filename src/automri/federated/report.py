@@ -144,6 +144,10 @@ def write_report(run: RunDir, config: FedConfig, history: list[dict[str, Any]], 
     timing = timing_rows(history)
     if timing:
         summary.update(timing_means(timing), timing=timing)
+    ledger = getattr(strategy, "privacy", None)
+    if ledger is not None:
+        summary["privacy"] = {"mode": config.dp, "clip": config.dp_clip, "noise_multiplier": ledger.noise_multiplier,
+                              **ledger.spent()}
     best = getattr(strategy, "best", None)
     if best:
         summary["best"] = best

@@ -52,6 +52,7 @@ from automri.federated.guard import (
 )
 from automri.federated.local import LOCAL_ALGORITHMS, FedMRI
 from automri.federated.options import FedConfig
+from automri.federated.privacy import PrivacyLedger, add_central_noise, local_noise_multiplier
 from automri.federated.robust import aggregate, all_finite, average_weights
 from automri.federated.task import StateDict, alpha_names, build_client_model, from_record, to_record
 from automri.nas.cell.genotype import derive_genotype
@@ -100,6 +101,7 @@ class RoundLog:
     errors: dict[str, str] = field(default_factory=dict)
     audit: list[dict[str, Any]] = field(default_factory=list)
     aggregated: bool = False
+    privacy: dict[str, Any] | None = None
 
     def add_bytes(self, table: dict[str, int], client: str, nbytes: int) -> None:
         table[client] = table.get(client, 0) + nbytes
@@ -124,6 +126,7 @@ class RoundLog:
             "missing": self.missing,
             "errors": self.errors,
             "aggregated": self.aggregated,
+            **({"privacy": self.privacy} if self.privacy is not None else {}),
             "seconds": time.time() - self.started,
         }
 
@@ -147,15 +150,21 @@ class FederatedStrategy(Strategy):
         self.log: RoundLog | None = None
         self.current_arrays = ArrayRecord()  # the global arrays of the round in progress
         self.expected: dict[str, ArrayRecord] = {}  # what a train reply must hold, from the global model
+        self.privacy = privacy_ledger(config)
 
     # -- server state (checkpointed) ---------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Strategy state beyond the global weights (tensors, numbers, strings only)."""
-        return {"counts": dict(self.counts)}
+        state: dict[str, Any] = {"counts": dict(self.counts)}
+        if self.privacy is not None:
+            state["privacy"] = self.privacy.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` after a resume."""
         self.counts = dict(state.get("counts", {}))
+        if self.privacy is not None and "privacy" in state:
+            self.privacy.load_state_dict(state["privacy"])
 
     # -- what is sent, how replies are combined (subclasses) ----------------------------------
     def train_records(self, server_round: int, arrays: ArrayRecord) -> dict[str, ArrayRecord]:
@@ -308,12 +317,11 @@ class FederatedStrategy(Strategy):
         """Record ``name`` of ``replies`` combined by the configured rule (each update clipped
         against the global value of the round, whose arrays are ``arrays``, when ``clip_norm`` is
         set); :class:`NonFiniteAggregate` if the result is not finite."""
-        reference = None
-        if self.config.clip_norm is not None:
+        reference, clip = None, self.config.update_clip
+        if clip is not None:
             reference = from_record(self.global_records(arrays)[name])
         combined = aggregate([r.records(name) for r in replies], self.coefficients(replies), self.config.aggregation,
-                             reference=reference, clip_norm=self.config.clip_norm,
-                             trim_fraction=self.config.trim_fraction)
+                             reference=reference, clip_norm=clip, trim_fraction=self.config.trim_fraction)
         if not all_finite(combined):
             raise NonFiniteAggregate(f"aggregate of {name!r} is not finite")
         return combined
@@ -342,8 +350,21 @@ class FederatedStrategy(Strategy):
             log(WARNING, "round %s: %s, global model kept", self.log.round, err)
             return None, None
         self.log.aggregated = new_arrays is not None
+        if new_arrays is not None and self.privacy is not None:
+            new_arrays = self._release(new_arrays, len(usable))
         loss = float(np.mean([r.metrics["train-loss"] for r in usable]))
         return new_arrays, MetricRecord({"train-loss": loss})
+
+    def _release(self, arrays: ArrayRecord, participants: int) -> ArrayRecord:
+        """The round's aggregate as released under DP (central: plus the Gaussian noise), composed
+        in the privacy ledger; the round record gets the epsilon spent so far."""
+        if self.config.dp == "central":
+            noised = add_central_noise(from_record(arrays), self.config.dp_noise, self.config.dp_clip, participants,
+                                       seed=self.config.seed * 100_003 + self.log.round)
+            arrays = to_record(noised)
+        self.privacy.release(participants)
+        self.log.privacy = self.privacy.spent()
+        return arrays
 
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
         final = self.log.round == self.config.rounds
@@ -357,9 +378,9 @@ class FederatedStrategy(Strategy):
         return MetricRecord({k: v for k, v in means.items() if "/" not in k}) if usable else None
 
     def summary(self) -> None:
-        log(INFO, "\t%s: %s, %d clients, weighting=%s, aggregation=%s, clip_norm=%s, quorum=%d",
+        log(INFO, "\t%s: %s, %d clients, weighting=%s, aggregation=%s, clip_norm=%s, quorum=%d, dp=%s",
             type(self).__name__, self.config.algorithm, self.config.num_clients, self.config.weighting,
-            self.config.aggregation, self.config.clip_norm, self.config.quorum)
+            self.config.aggregation, self.config.update_clip, self.config.quorum, self.config.dp)
 
 
 class FedAvgStrategy(FederatedStrategy):
@@ -453,6 +474,15 @@ class FedNASStrategy(FederatedStrategy):
         if val is not None and (not self.best or val > self.best["val_psnr"]):
             self.best = {"round": server_round, "val_psnr": val, "genotype": record["genotype"]}
         record["best"] = dict(self.best)
+
+
+def privacy_ledger(config: FedConfig) -> PrivacyLedger | None:
+    """The run's accountant under DP (central: noise multiplier ``dp_noise``; local: ``LocalDpMod``'s
+    noise over its sensitivity), ``None`` without DP."""
+    if config.dp == "none":
+        return None
+    multiplier = config.dp_noise if config.dp == "central" else local_noise_multiplier(config.dp_epsilon, config.dp_delta)
+    return PrivacyLedger(multiplier, config.dp_delta, config.num_clients)
 
 
 STRATEGIES: dict[str, type[FederatedStrategy]] = {
