@@ -11,18 +11,14 @@ import pytest
 import torch
 from cli_helpers import run_cli
 from fedtiny import TINY_RUN, UNET, FakeGrid
-from flwr.app import ConfigRecord, Message, MessageType, RecordDict
+from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.supercore.differential_privacy import compute_clip_model_update
-from flwr.supercore.privacy_accounting import (
-    GaussianPrivacyEvent,
-    NeighboringRelation,
-    PrivacyConfig,
-    SamplingMethod,
-)
+from flwr.supercore.privacy_accounting import GaussianPrivacyEvent, NeighboringRelation, PrivacyConfig, SamplingMethod
 from flwr.supercore.privacy_accounting.rdp_accountant import RdpAccountant
 
 from automri.errors import AutoMRIError
-from automri.federated.options import FedConfig
+from automri.federated.client_app import local_dp_mod
+from automri.federated.options import RUN_CONFIG_KEY, FedConfig
 from automri.federated.privacy import PrivacyLedger, add_central_noise, local_dp, local_noise_multiplier
 from automri.federated.robust import clip_update
 from automri.federated.simulation import run_federated
@@ -164,3 +160,26 @@ def test_local_dp_runs_at_every_site_in_the_simulation(tiny_spec, tmp_path):
     final = load_server_checkpoint(RunDir(out, resume=True))["arrays"]
     moved = torch.cat([(final[k] - start[k]).flatten() for k in start])
     assert 0.1 < float(moved.std()) < 0.4
+
+
+@pytest.mark.usefixtures("task_identity")
+@pytest.mark.parametrize("dp,message_type,clipped", [("local", MessageType.TRAIN, True),
+                                                     ("local", MessageType.EVALUATE, False),
+                                                     ("none", MessageType.TRAIN, False)])
+def test_the_client_mod_reads_dp_from_the_run_config_as_in_deployment(tiny_spec, dp, message_type, clipped):
+    """``make_client_app()`` in deployment has no captured options: its mod reads them from the run
+    config of each message and applies LocalDpMod to train replies of ``dp="local"`` runs only."""
+    options = {"dp": dp, "dp_clip": 1.0, "dp_epsilon": 1e9} if dp == "local" else {}
+    config = FedConfig("fedavg", tiny_spec, model_options=UNET, **options)
+    context = Context(run_id=1, node_id=5, node_config={"partition-id": 0}, state=RecordDict(),
+                      run_config={RUN_CONFIG_KEY: config.to_json()})
+    sent = {"w": torch.zeros(1000)}
+    msg = Message(content=RecordDict({"arrays": to_record(sent), "config": ConfigRecord({"server-round": 2})}),
+                  dst_node_id=5, message_type=message_type)
+
+    def client(message, ctx):
+        return Message(content=RecordDict({"arrays": to_record({"w": sent["w"] + 10})}), reply_to=message)
+
+    reply = local_dp_mod(None)(msg, context, client)
+    norm = float(np.linalg.norm(reply.content["arrays"]["w"].numpy()))
+    assert norm == pytest.approx(1.0 if clipped else 10 * math.sqrt(1000), rel=1e-3)

@@ -11,7 +11,9 @@ Sub-runs of ``OUT`` (each a federated run directory of :func:`automri.federated.
 
 Which model a row scores (per client, on its own test split, latest round): Non-Fed the client's own
 model; FedAvg, FedProx and FedAutoMRI without EMA the aggregated model; FedMRI the global encoder
-with the client's own decoder (its personalised model); FedAutoMRI the client's bias-corrected EMA.
+with the client's own decoder (the model FedMRI deploys at a site, role ``global`` in the client
+records; role ``personal`` is the client's model right after its local epochs, before the new
+encoder arrives); FedAutoMRI the client's bias-corrected EMA.
 """
 
 from __future__ import annotations

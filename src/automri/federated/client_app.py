@@ -114,7 +114,7 @@ def _write_panel(folder: Path, name: str, models: dict, dataset) -> None:
                          title=f"{name}: first test slice")
 
 
-def _local_dp_mod(captured: FedConfig | None):
+def local_dp_mod(captured: FedConfig | None):
     """A mod that passes every train message of a ``dp="local"`` run through Flower's ``LocalDpMod``
     (:func:`automri.federated.privacy.local_dp`, seeded by the client's round seed)."""
 
@@ -131,7 +131,7 @@ def _local_dp_mod(captured: FedConfig | None):
 def make_client_app(config: FedConfig | None = None) -> ClientApp:
     """A ``ClientApp`` for ``config`` (``None``: read it from the run config at each message).
     Under ``dp="local"`` every train reply passes Flower's ``LocalDpMod`` before it leaves."""
-    app = ClientApp(mods=[_local_dp_mod(config)])
+    app = ClientApp(mods=[local_dp_mod(config)])
 
     @app.query()
     def identify(msg: Message, context: Context) -> Message:
