@@ -69,7 +69,7 @@ DRILLS = ("none", "nan", "huge", "shape", "dtype", "count", "missing-metric", "p
 def update_norms(args: argparse.Namespace) -> None:
     """Print each site's honest round-1 update norm ``||w_1 - w_0||_2`` and the weight norm
     ``||w_0||_2`` at the benchmark's settings (how ``--clip`` was chosen)."""
-    from automri.federated.simulation import build_config
+    from automri.federated.options import build_config
     from automri.federated.task import build_client_model, client_data, round_seed, train_local, weights_of
 
     config = build_config("fedavg", "default", args.out, size=args.size, rounds=args.rounds, local_epochs=1,

@@ -12,7 +12,7 @@ from federated.fedtiny import TINY_SPEC, UNET  # tests/federated's tiny federati
 
 from automri.cli import main
 from automri.experiments.run_kinds import run_kind
-from automri.federated.simulation import build_config
+from automri.federated.options import build_config
 from automri.federated.spec import spec_from_dict
 from automri.federated.state import save_server_checkpoint
 from automri.federated.task import build_client_model, weights_of

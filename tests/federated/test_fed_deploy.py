@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from automri.cli import app
 from automri.federated.certs import make_node_key, make_self_signed
 from automri.federated.deploy import deploy_local, format_plan, plan_deployment
-from automri.federated.simulation import build_config
+from automri.federated.options import build_config
 from automri.federated.spec import spec_from_dict
 
 TWO_CLIENTS = {**TINY_SPEC, "clients": TINY_SPEC["clients"][:2]}

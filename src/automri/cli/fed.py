@@ -310,7 +310,7 @@ def deploy_command(
     Example: automri fed deploy --algorithm fedavg --spec default --rounds 1 --size 32 --out runs/fed-deploy
     """
     from automri.federated.deploy import deploy_local, format_plan, plan_deployment
-    from automri.federated.simulation import build_config
+    from automri.federated.options import build_config
 
     tls, auth = security_mode(tls, auth, insecure)
 

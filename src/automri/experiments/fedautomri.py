@@ -46,7 +46,8 @@ from automri.experiments.experiment import (
     write_summary,
 )
 from automri.experiments.scales import FedAutoMRIScale, get_scale, scale_dict
-from automri.federated.simulation import build_config, run_federated
+from automri.federated.options import build_config
+from automri.federated.simulation import run_federated
 from automri.federated.spec import ClientSpec, FederationSpec, load_spec
 from automri.federated.task import build_client_model, client_splits
 from automri.nas.cell.genotype import PRIMITIVES, edge_labels, nodes_for_edges

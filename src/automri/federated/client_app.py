@@ -1,8 +1,9 @@
 """The Flower ``ClientApp`` (Message API) of every algorithm.
 
 ``make_client_app(config)`` captures the run options (simulation; the closure is pickled to the Ray
-actors); ``make_client_app()`` reads them from ``context.run_config["automri-config"]`` (deployment,
-where the generated Flower app declares that key). The node's ``partition-id`` (set by the
+actors); ``make_client_app()`` reads them from the run config of each message
+(:func:`automri.federated.app_config.resolve_config`: ``flwr run .`` of the in-repo app, or
+``automri fed deploy``). The node's ``partition-id`` (set by the
 simulation engine, or ``--node-config`` of a SuperNode) picks the client of the federation spec.
 
 Handlers: ``query`` (tell the server its partition id), ``train`` (one round of local work) and
@@ -29,10 +30,11 @@ from flwr.clientapp.typing import ClientAppCallable
 
 from automri.errors import AutoMRIError
 from automri.eval.figures import reconstruction_panel
+from automri.federated.app_config import resolve_config
 from automri.federated.drills import claimed_partition, tamper_reply
 from automri.federated.guard import COMPUTE_METRIC, check_reply
 from automri.federated.local import local_algorithm
-from automri.federated.options import RUN_CONFIG_KEY, FedConfig
+from automri.federated.options import FedConfig
 from automri.federated.personalise import check_private
 from automri.federated.privacy import local_dp
 from automri.federated.state import ClientStore, client_folder
@@ -41,15 +43,6 @@ from automri.federated.task import client_data, client_spec, first_slice_images,
 
 class FaultDrill(RuntimeError):
     """Raised on purpose by a client named in ``config.faults["client_raise"]``."""
-
-
-def resolve_config(captured: FedConfig | None, context: Context) -> FedConfig:
-    """The captured options, else the JSON in ``context.run_config["automri-config"]``."""
-    if captured is not None:
-        return captured
-    if RUN_CONFIG_KEY not in context.run_config:
-        raise AutoMRIError(f"run config has no {RUN_CONFIG_KEY!r} (start the app with automri fed deploy)")
-    return FedConfig.from_json(str(context.run_config[RUN_CONFIG_KEY]))
 
 
 def partition_of(context: Context, config: FedConfig) -> int:

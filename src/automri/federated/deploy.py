@@ -104,7 +104,8 @@ class Command:
     wait: bool = False
 
     def shell(self) -> str:
-        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
+        """The command line a site types (``PATH`` left out: it is this machine's)."""
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items() if k != "PATH")
         return (env + " " if env else "") + " ".join(shlex.quote(a) for a in self.argv)
 
 
@@ -123,6 +124,13 @@ class DeployPlan:
 
     def commands(self) -> list[Command]:
         return [self.superlink, *self.registrations, *self.supernodes, self.run]
+
+
+def _env(flwr_home: Path) -> dict[str, str]:
+    """The environment of a Flower process: :data:`BASE_ENV`, its own ``FLWR_HOME``, and this Python
+    environment's scripts first on ``PATH`` (the SuperLink starts ``flower-superexec`` from ``PATH``)."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**BASE_ENV, "PATH": path, "FLWR_HOME": str(flwr_home)}
 
 
 def _bin(name: str) -> str:
@@ -158,7 +166,7 @@ def plan_deployment(config: FedConfig, workdir: str | os.PathLike, tls: bool = F
         _bin("flower-superlink"), *link_security, "--host", host, "--port", str(port),
         "--database", str(workdir / "superlink-state.db"), "--disable-runtime-dependency-installation",
         *(["--enable-supernode-auth"] if auth else []),
-    ], {**BASE_ENV, "FLWR_HOME": str(workdir / "superlink")})
+    ], _env(workdir / "superlink"))
     registrations, supernodes = [], []
     for pid, client in enumerate(config.spec.clients):
         node_security = ["--root-certificates", str(certs.ca_cert)] if certs else ["--insecure"]
@@ -167,15 +175,15 @@ def plan_deployment(config: FedConfig, workdir: str | os.PathLike, tls: bool = F
             node_security += ["--auth-supernode-private-key", str(key.private)]
             registrations.append(Command(f"register-{client.name}", [
                 _bin("flwr"), "supernode", "register", str(key.public), CONNECTION,
-            ], {**BASE_ENV, "FLWR_HOME": str(cli_home)}, wait=True))
+            ], _env(cli_home), wait=True))
         state_dir = workdir / "clients" / client.name
         node_config = f"partition-id={pid} num-partitions={config.num_clients} state-dir='{state_dir}'"
         supernodes.append(Command(f"supernode-{client.name}", [
             _bin("flower-supernode"), *node_security, "--superlink", address,
             "--port", str(free_port()), "--node-config", node_config,
-        ], {**BASE_ENV, "FLWR_HOME": str(workdir / "nodes" / client.name)}))
+        ], _env(workdir / "nodes" / client.name)))
     run = Command("flwr-run", [_bin("flwr"), "run", str(app), CONNECTION, "--stream"],
-                  {**BASE_ENV, "FLWR_HOME": str(cli_home)}, wait=True)
+                  _env(cli_home), wait=True)
     return DeployPlan(workdir, address, superlink, registrations, supernodes, run, tls, certs.ca_cert if certs else None)
 
 
@@ -192,19 +200,20 @@ def format_plan(plan: DeployPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _wait_healthy(plan: DeployPlan, process: subprocess.Popen) -> None:
-    scheme = "https" if plan.tls else "http"
-    context = ssl.create_default_context(cafile=str(plan.ca_cert)) if plan.tls else None
+def _wait_healthy(address: str, process: subprocess.Popen, logs: Path, ca_cert: Path | None = None) -> None:
+    """Wait until the SuperLink at ``address`` answers ``/health`` (HTTPS when ``ca_cert`` is given)."""
+    scheme = "https" if ca_cert else "http"
+    context = ssl.create_default_context(cafile=str(ca_cert)) if ca_cert else None
     deadline = time.time() + HEALTH_TIMEOUT_S
     while time.time() < deadline:
         if process.poll() is not None:
-            raise AutoMRIError(f"flower-superlink exited with code {process.returncode} (see {plan.workdir}/logs)")
+            raise AutoMRIError(f"flower-superlink exited with code {process.returncode} (see {logs})")
         try:
-            with urllib.request.urlopen(f"{scheme}://{plan.address}/health", timeout=2, context=context):
+            with urllib.request.urlopen(f"{scheme}://{address}/health", timeout=2, context=context):
                 return
         except OSError:
             time.sleep(0.3)
-    raise AutoMRIError(f"SuperLink at {plan.address} not healthy after {HEALTH_TIMEOUT_S:.0f} s")
+    raise AutoMRIError(f"SuperLink at {address} not healthy after {HEALTH_TIMEOUT_S:.0f} s")
 
 
 def _start(command: Command, logs: Path) -> subprocess.Popen:
@@ -259,7 +268,7 @@ def deploy_local(config: FedConfig, workdir: str | os.PathLike, tls: bool = Fals
     started: list[subprocess.Popen] = []
     try:
         started.append(_start(plan.superlink, logs))
-        _wait_healthy(plan, started[0])
+        _wait_healthy(plan.address, started[0], logs, plan.ca_cert if plan.tls else None)
         for command in plan.registrations:
             _run_to_end(command, logs, 120.0)
         started += [_start(command, logs) for command in plan.supernodes]
@@ -283,3 +292,35 @@ def _run_to_end(command: Command, logs: Path, timeout: float) -> None:
         raise AutoMRIError(f"{command.name} did not finish within {timeout:.0f} s (log: {logs / command.name}.log)") from None
     if code != 0:
         raise AutoMRIError(f"{command.name} exited with code {code} (log: {logs / command.name}.log)")
+
+
+def run_app_in_simulation(app: str | os.PathLike, workdir: str | os.PathLike, run_config: str, supernodes: int,
+                          timeout: float = 1800.0) -> None:
+    """``flwr run APP`` on a simulation SuperLink that we start and stop (never Flower's detached
+    ``:local:`` one, which also installs the app's dependencies): ``supernodes`` virtual SuperNodes
+    with 1 CPU each, ``run_config`` as ``--run-config`` (e.g. ``"rounds=2 out='/tmp/run'"``).
+    Logs go to ``<workdir>/logs``; the caller checks the run's outcome in its run directory
+    (``flwr run`` can exit 0 when the run failed)."""
+    workdir = Path(workdir).resolve()
+    logs, cli_home = workdir / "logs", workdir / "flwr-cli"
+    logs.mkdir(parents=True, exist_ok=True)
+    cli_home.mkdir(parents=True, exist_ok=True)
+    address = f"127.0.0.1:{free_port()}"
+    (cli_home / "config.toml").write_text(
+        f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\naddress = "{address}"\ninsecure = true\n',
+        encoding="utf-8")
+    host, port = address.split(":")
+    superlink = Command("superlink-simulation", [
+        _bin("flower-superlink"), "--insecure", "--simulation", "--host", host, "--port", port,
+        "--database", str(workdir / "superlink-state.db"), "--disable-runtime-dependency-installation",
+    ], _env(workdir / "superlink"))
+    run = Command("flwr-run", [
+        _bin("flwr"), "run", str(Path(app).resolve()), CONNECTION, "--stream",
+        "--federation-config", f"num-supernodes={supernodes} client-resources-num-cpus=1", "--run-config", run_config,
+    ], _env(cli_home), wait=True)
+    started = [_start(superlink, logs)]
+    try:
+        _wait_healthy(address, started[0], logs)
+        _run_to_end(run, logs, timeout)
+    finally:
+        _stop(started)

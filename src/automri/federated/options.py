@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from automri.errors import AutoMRIError
 from automri.federated.privacy import DP_ALGORITHMS, DP_MODES
 from automri.federated.robust import AGGREGATIONS, check_trim
-from automri.federated.spec import FederationSpec, spec_from_dict
+from automri.federated.spec import FederationSpec, load_spec, spec_from_dict
 
 ALGORITHMS = ("nonfed", "fedavg", "fedprox", "fedmri", "fednas", "fedautomri")
 """``nonfed``: every client trains alone; ``fedavg``; ``fedprox`` (proximal term); ``fedmri``
@@ -258,6 +260,21 @@ class FedConfig:
     def with_changes(self, **changes: Any) -> FedConfig:
         """A copy with some options replaced (validated again)."""
         return replace(self, **changes)
+
+
+def build_config(algorithm: str, spec: FederationSpec | str, out: str | os.PathLike, **options: Any) -> FedConfig:
+    """A :class:`FedConfig` from an algorithm, a spec (object, ``"default"`` or YAML path) and options.
+
+    ``size`` in ``options`` overrides the spec's image size. Client state goes to ``<out>/clients``.
+    """
+    size = options.pop("size", None)
+    if not isinstance(spec, FederationSpec):
+        spec = load_spec(spec, size=size)
+    elif size is not None:
+        spec = FederationSpec(spec.clients, size, spec.source)
+    out = Path(out).resolve()
+    options.setdefault("client_root", str(out / "clients"))
+    return FedConfig(algorithm=algorithm, spec=spec, out=str(out), **options)
 
 
 def _valid_quorum(value: Any, clients: int) -> bool:

@@ -23,12 +23,12 @@ from flwr.serverapp import Grid, ServerApp
 
 from automri.atomic import json_default, write_text_atomic
 from automri.errors import AutoMRIError
-from automri.federated.client_app import resolve_config
+from automri.federated.app_config import prepares_own_run, resolve_config
 from automri.federated.logs import PROGRESS
 from automri.federated.options import FedConfig
 from automri.federated.report import add_round_timing, round_line, write_report
 from automri.federated.robust import all_finite
-from automri.federated.state import attach_run, load_server_checkpoint, save_server_checkpoint
+from automri.federated.state import attach_run, load_server_checkpoint, open_run, save_server_checkpoint
 from automri.federated.strategies import build_strategy
 from automri.federated.task import build_client_model, from_record, to_record, weights_of
 from automri.nas.diagnostics import probabilities_from_logits, separation
@@ -128,6 +128,9 @@ def make_server_app(config: FedConfig | None = None) -> ServerApp:
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
-        run_server(grid, resolve_config(config, context))
+        resolved = resolve_config(config, context)
+        if prepares_own_run(config, context):
+            open_run(resolved, resume=bool(context.run_config["resume"]), overwrite=bool(context.run_config["overwrite"]))
+        run_server(grid, resolved)
 
     return app

@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import tempfile
-from pathlib import Path
 from typing import Any
 
 from flwr.simulation import run_simulation
@@ -24,30 +23,15 @@ from flwr.simulation import run_simulation
 from automri.errors import AutoMRIError
 from automri.federated.client_app import make_client_app
 from automri.federated.logs import LOG_FILE, flower_logs, ray_init_args
-from automri.federated.options import FedConfig
+from automri.federated.options import build_config
 from automri.federated.report import timing_means, timing_rows
 from automri.federated.server_app import make_server_app
-from automri.federated.spec import FederationSpec, load_spec, spec_from_dict
+from automri.federated.spec import FederationSpec, spec_from_dict
 from automri.federated.state import open_run
 from automri.train.runs import RunDir
 
 CLIENT_CPUS = 1
 RAY_CPUS = 2
-
-
-def build_config(algorithm: str, spec: FederationSpec | str, out: str | os.PathLike, **options: Any) -> FedConfig:
-    """A :class:`FedConfig` from an algorithm, a spec (object, ``"default"`` or YAML path) and options.
-
-    ``size`` in ``options`` overrides the spec's image size. Client state goes to ``<out>/clients``.
-    """
-    size = options.pop("size", None)
-    if not isinstance(spec, FederationSpec):
-        spec = load_spec(spec, size=size)
-    elif size is not None:
-        spec = FederationSpec(spec.clients, size, spec.source)
-    out = Path(out).resolve()
-    options.setdefault("client_root", str(out / "clients"))
-    return FedConfig(algorithm=algorithm, spec=spec, out=str(out), **options)
 
 
 def run_federated(
