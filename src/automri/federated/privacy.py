@@ -70,11 +70,18 @@ def add_central_noise(weights: StateDict, noise_multiplier: float, clip_norm: fl
 def local_dp(msg: Message, context: Context, call_next: ClientAppCallable, clip_norm: float, epsilon: float,
              delta: float, seed: int) -> Message:
     """Run ``call_next`` (the ClientApp) under Flower's ``LocalDpMod(clip_norm, sensitivity=clip_norm,
-    epsilon, delta)``, with NumPy's global generator (the mod's) seeded by ``seed`` and restored after."""
+    epsilon, delta)``. The mod draws its noise from NumPy's global generator right after the app
+    returns; the app itself reseeds that generator (``seed_everything``), so it is seeded with
+    ``seed`` at that moment (else every round and site would add the same noise), and restored after."""
+
+    def app_then_seed(message: Message, ctx: Context) -> Message:
+        reply = call_next(message, ctx)
+        np.random.seed(seed % 2**32)
+        return reply
+
     saved = np.random.get_state()
-    np.random.seed(seed % 2**32)
     try:
-        return LocalDpMod(clip_norm, clip_norm, epsilon, delta)(msg, context, call_next)
+        return LocalDpMod(clip_norm, clip_norm, epsilon, delta)(msg, context, app_then_seed)
     finally:
         np.random.set_state(saved)
 
