@@ -72,6 +72,9 @@ def test_print_only_lists_every_site_command(tmp_path):
     assert "flwr run" in text
     pyproject = (tmp_path / "run" / "deploy" / "app" / "pyproject.toml").read_text()
     assert "automri-config" in pyproject and "automri_fedapp.client:app" in pyproject
+    # sites own their data: each SuperNode names its dataset, the run config every node receives names none
+    assert text.count("dataset=") == 3 and text.count("phantom") == 3  # in each SuperNode's --node-config
+    assert pyproject.count('\\"dataset\\": \\"site\\"') == 3 and "phantom" not in pyproject
 
 
 def test_auth_requires_tls(tmp_path):
@@ -94,6 +97,8 @@ def _deploy(tmp_path, tls: bool):
         assert "global-psnr" in summary["clients"][name]
         assert (work / "clients" / name / "state-r00001.pt").is_file()  # the node's own state-dir
     assert _processes_using(work) == []  # every process we started (and its children) is gone
+    saved = yaml.safe_load((out / "config.yaml").read_text())  # the server's run directory holds no site data
+    assert [client["dataset"] for client in saved["spec"]["clients"]] == ["site", "site"]
 
 
 @pytest.mark.optin  # the secure test below runs the same engine by default

@@ -8,6 +8,7 @@ import torch
 from fedtiny import CELL, UNET
 from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord, RecordDict
 
+from automri.errors import AutoMRIError
 from automri.federated.accounting import message_bytes
 from automri.federated.guard import OutgoingMessageError, check_reply
 from automri.federated.local import FedMRI, update_personal_state
@@ -16,7 +17,7 @@ from automri.federated.options import FedConfig
 from automri.federated.personalise import PrivateWeightsError, check_private, ema_personalised, ema_update, personal_ema
 from automri.federated.state import ClientState, ClientStore
 from automri.federated.strategies import FedNASStrategy, Reply, average_weights
-from automri.federated.task import build_client_model, from_record, to_record
+from automri.federated.task import build_client_model, client_spec, from_record, to_record
 
 
 # --- EMA ------------------------------------------------------------------------------------
@@ -257,3 +258,16 @@ def test_table2_baseline_is_the_authors_modl_at_the_paper_scale():
     model = build_model(scale.baseline_model, **scale.baseline_options)
     assert count_params(model) == 260_867  # 260,866 conv weights + lambda: the paper's 0.26M, no BatchNorm
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+def test_a_site_names_its_own_dataset_when_the_spec_leaves_it(tiny_spec):
+    config = FedConfig("fedavg", tiny_spec.site_owned(), model_options=UNET)
+    assert client_spec(config, 1, {"dataset": "colin27"}).dataset == "colin27"
+    assert client_spec(config, 1, {"dataset": "colin27"}).mask == tiny_spec.clients[1].mask  # the rest from the spec
+    with pytest.raises(AutoMRIError, match="client 'b': the spec leaves its dataset to the site; start its SuperNode "
+                                           "with --node-config \"dataset='PATH'\""):
+        client_spec(config, 1, {"partition-id": 1})
+    fixed = FedConfig("fedavg", tiny_spec, model_options=UNET)
+    assert client_spec(fixed, 0, {}) == tiny_spec.clients[0]
+    with pytest.raises(AutoMRIError, match="node config dataset='colin27': the spec fixes client 'a'"):
+        client_spec(fixed, 0, {"dataset": "colin27"})

@@ -295,6 +295,7 @@ def deploy_command(
     host: Annotated[str, typer.Option("--host", help="Address the SuperLink listens on / SuperNodes connect to.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option("--port", help="SuperLink port (default: a free one).")] = None,
     print_only: Annotated[bool, typer.Option("--print-only", help="Only print the commands each site runs.")] = False,
+    site_data: Annotated[bool, typer.Option("--site-data/--server-data", help="Each SuperNode names its dataset in its own --node-config and the server holds no site paths (default); --server-data ships the spec's datasets in the run config.")] = True,
     round_timeout: TimeoutOpt = 600.0,
     seed: SeedOpt = 0,
     resume: ResumeOpt = False,
@@ -326,12 +327,14 @@ def deploy_command(
                           **privacy_options(dp, dp_clip, dp_noise, dp_epsilon, dp_delta))
     folder = workdir if workdir is not None else Path(config.out) / "deploy"
     if print_only:
-        typer.echo(format_plan(plan_deployment(config, folder, tls=tls, auth=auth, host=host, port=port)), nl=False)
+        typer.echo(format_plan(plan_deployment(config, folder, tls=tls, auth=auth, host=host, port=port,
+                                               site_data=site_data)), nl=False)
         return
     from rich.console import Console
 
     with Console(stderr=True).status(f"deploying {config.num_clients} SuperNodes + SuperLink on {host}"):
-        summary = deploy_local(config, folder, tls=tls, auth=auth, resume=resume, overwrite=overwrite)
+        summary = deploy_local(config, folder, tls=tls, auth=auth, resume=resume, overwrite=overwrite,
+                               site_data=site_data)
     _show(summary, as_json, f"automri fed deploy {algorithm}")
 
 

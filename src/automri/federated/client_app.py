@@ -46,11 +46,12 @@ class FaultDrill(RuntimeError):
 
 
 def partition_of(context: Context, config: FedConfig) -> int:
-    """This node's partition id (error naming the node config key when absent or out of range)."""
+    """This node's partition id (error naming the node config key when absent or out of range, or
+    when the node does not name the dataset the spec leaves to its site)."""
     if "partition-id" not in context.node_config:
         raise AutoMRIError("node config has no 'partition-id' (start the SuperNode with --node-config \"partition-id=N\")")
     pid = int(context.node_config["partition-id"])
-    client_spec(config, pid)
+    client_spec(config, pid, context.node_config)
     return pid
 
 
@@ -65,7 +66,7 @@ def _identify(config: FedConfig, msg: Message, context: Context) -> Message:
 def _step(config: FedConfig, msg: Message, context: Context, phase: str) -> Message:
     torch.set_num_threads(1)  # several clients share the CPU cores
     pid = partition_of(context, config)
-    client = client_spec(config, pid)
+    client = client_spec(config, pid, context.node_config)
     settings = msg.content["config"]
     server_round, token = int(settings["server-round"]), str(settings["run-token"])
     if phase == "train" and config.faults.get("client_raise", {}).get(client.name) == server_round:
@@ -74,7 +75,7 @@ def _step(config: FedConfig, msg: Message, context: Context, phase: str) -> Mess
     store = ClientStore(context, folder, token)
     received = {name: from_record(record) for name, record in msg.content.array_records.items()}
     started = time.perf_counter()  # local compute: data, model, training/scoring, private state
-    algorithm = local_algorithm(config, pid, client_data(config, pid))
+    algorithm = local_algorithm(config, pid, client_data(config, pid, context.node_config))
     previous = store.load(server_round - 1 if phase == "train" else server_round)
     step = algorithm.train if phase == "train" else algorithm.evaluate
     outcome = step(server_round, received, previous)

@@ -9,7 +9,9 @@ The Flower app (FAB) is generated into ``<workdir>/app``: a ``pyproject.toml`` w
 server and client module that call :func:`make_server_app` / :func:`make_client_app`. The
 SuperLink is started by us with ``--disable-runtime-dependency-installation`` (never the
 ``:local:`` auto-start, which would try to install the app's dependencies); every SuperNode gets its
-own ``FLWR_HOME``, port and ``--node-config "partition-id=i num-partitions=n state-dir='...'"``.
+own ``FLWR_HOME``, port and ``--node-config "partition-id=i num-partitions=n state-dir='...'
+dataset='...'"``: by default each site names its own data and the server's spec says only
+``dataset: site`` (``site_data``).
 Every process we start is killed by PID at the end, and the run's outcome is checked from the run
 directory (``flwr run`` can exit 0 when the run failed).
 """
@@ -139,19 +141,27 @@ def _bin(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
+def served_config(config: FedConfig, site_data: bool = True) -> FedConfig:
+    """The options the server (and the run config every node receives) holds: with ``site_data``
+    every client's dataset is left to its site (``dataset: site``), so no site's paths leave it."""
+    return config.with_changes(spec=config.spec.site_owned()) if site_data else config
+
+
 def plan_deployment(config: FedConfig, workdir: str | os.PathLike, tls: bool = False, auth: bool = False,
-                    host: str = "127.0.0.1", port: int | None = None) -> DeployPlan:
+                    host: str = "127.0.0.1", port: int | None = None, site_data: bool = True) -> DeployPlan:
     """Prepare the app, credentials, Flower CLI config and the commands of a deployment.
 
     ``host``/``port``: where the SuperLink listens (and SuperNodes connect). ``auth`` (SuperNode
-    authentication with registered EC keys) needs ``tls``.
+    authentication with registered EC keys) needs ``tls``. ``site_data``: each SuperNode names its
+    dataset in its own ``--node-config "dataset='...'"`` and the app's run config holds none
+    (:func:`served_config`).
     """
     if auth and not tls:
         raise AutoMRIError("--auth needs --tls (Flower only authenticates SuperNodes over TLS)")
     workdir = Path(workdir).resolve()
     port = port or free_port()
     address = f"{host}:{port}"
-    app = generate_app(workdir / "app", config)
+    app = generate_app(workdir / "app", served_config(config, site_data))
     certs = make_self_signed(workdir / "certs", hosts=tuple(dict.fromkeys(("localhost", host, "127.0.0.1")))) if tls else None
     cli_home = workdir / "flwr-cli"
     cli_home.mkdir(parents=True, exist_ok=True)
@@ -178,6 +188,11 @@ def plan_deployment(config: FedConfig, workdir: str | os.PathLike, tls: bool = F
             ], _env(cli_home), wait=True))
         state_dir = workdir / "clients" / client.name
         node_config = f"partition-id={pid} num-partitions={config.num_clients} state-dir='{state_dir}'"
+        if site_data:
+            if "'" in client.dataset:
+                raise AutoMRIError(f"client {client.name!r}: dataset {client.dataset!r}: expected a path without "
+                                   "single quotes (it travels in the SuperNode's --node-config)")
+            node_config += f" dataset='{client.dataset}'"
         supernodes.append(Command(f"supernode-{client.name}", [
             _bin("flower-supernode"), *node_security, "--superlink", address,
             "--port", str(free_port()), "--node-config", node_config,
@@ -251,7 +266,8 @@ def _signal_group(process: subprocess.Popen, sig: int) -> bool:
 
 
 def deploy_local(config: FedConfig, workdir: str | os.PathLike, tls: bool = False, auth: bool = False,
-                 resume: bool = False, overwrite: bool = False, timeout: float = 1800.0) -> dict[str, Any]:
+                 resume: bool = False, overwrite: bool = False, timeout: float = 1800.0,
+                 site_data: bool = True) -> dict[str, Any]:
     """Run ``config`` with the deployment engine on loopback and return the summary.
 
     Starts the SuperLink, registers node keys (``auth``), starts one SuperNode per client, runs
@@ -259,10 +275,10 @@ def deploy_local(config: FedConfig, workdir: str | os.PathLike, tls: bool = Fals
     end, whatever happened. Raises :class:`AutoMRIError` when the run did not produce a complete
     summary (logs are in ``<workdir>/logs``).
     """
-    run, _ = open_run(config, resume=resume, overwrite=overwrite)
+    run, _ = open_run(served_config(config, site_data), resume=resume, overwrite=overwrite)
     summary_path = run.path / "summary.json"
     summary_path.unlink(missing_ok=True)
-    plan = plan_deployment(config, workdir, tls=tls, auth=auth)
+    plan = plan_deployment(config, workdir, tls=tls, auth=auth, site_data=site_data)
     logs = plan.workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     started: list[subprocess.Popen] = []

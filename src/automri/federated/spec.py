@@ -6,7 +6,9 @@ A spec is a YAML file (``automri fed ... --spec FILE``) or the built-in ``defaul
     size: 64                      # image side in pixels for every client (--size overrides it)
     clients:
       - name: site-a              # unique, used in reports and as the client's folder name
-        dataset: colin27          # built-in name or a path (see automri.data.datasets.build_dataset)
+        dataset: colin27          # built-in name or a path (see automri.data.datasets.build_dataset),
+                                  # or "site": the site names it in its SuperNode's own
+                                  # --node-config "dataset='PATH'" (the server never sees it)
         mask: "fastmri-random:cf=0.08,acc=4"   # automri.physics.masks.build_mask spec string
         noise: 0.0                # std of complex Gaussian k-space noise added at load time
         coils: 0                  # 0 = single-coil simulation, C > 0 = C simulated coils
@@ -31,6 +33,8 @@ from automri.errors import AutoMRIError
 from automri.train.config import parse_yaml
 
 DEFAULT_SPEC = "default"
+SITE_DATASET = "site"
+"""The ``dataset`` of a client whose SuperNode names its data in its own node config."""
 _TOP_KEYS = {"size", "clients"}
 _CLIENT_REQUIRED = {"name", "dataset", "mask"}
 _CLIENT_OPTIONAL = {"noise", "coils", "max_slices", "seed", "augment"}
@@ -62,6 +66,10 @@ class FederationSpec:
     def to_dict(self) -> dict[str, Any]:
         """Plain data (YAML/JSON-serialisable), the inverse of :func:`spec_from_dict`."""
         return {"size": self.size, "clients": [asdict(client) for client in self.clients]}
+
+    def site_owned(self) -> FederationSpec:
+        """This spec with every client's ``dataset`` left to its site (:data:`SITE_DATASET`)."""
+        return replace(self, clients=tuple(replace(c, dataset=SITE_DATASET) for c in self.clients))
 
     def client_names(self) -> list[str]:
         """Client names in partition order (partition id ``i`` is ``clients[i]``)."""

@@ -10,8 +10,8 @@ strategy), evaluation with the shared evaluator, and (de)serialisation of weight
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from automri.data.datasets import build_splits
 from automri.errors import AutoMRIError
 from automri.federated.options import FedConfig
-from automri.federated.spec import ClientSpec
+from automri.federated.spec import SITE_DATASET, ClientSpec
 from automri.models.common import zero_filled
 from automri.nas.cell.genotype import FEDNAS_V1
 from automri.nas.factory import build_network, build_search_network
@@ -63,19 +63,30 @@ def client_splits(client: ClientSpec, size: int) -> dict[str, Dataset]:
     return splits
 
 
-def client_data(config: FedConfig, partition_id: int) -> ClientData:
+def client_data(config: FedConfig, partition_id: int, node_config: Mapping[str, Any] | None = None) -> ClientData:
     """The data of client ``partition_id`` (cached per process: datasets are deterministic)."""
-    return ClientData(**client_splits(client_spec(config, partition_id), config.spec.size))
+    return ClientData(**client_splits(client_spec(config, partition_id, node_config), config.spec.size))
 
 
-def client_spec(config: FedConfig, partition_id: int) -> ClientSpec:
-    """The spec entry of partition ``partition_id`` (error when the node's id is out of range)."""
+def client_spec(config: FedConfig, partition_id: int, node_config: Mapping[str, Any] | None = None) -> ClientSpec:
+    """The spec entry of partition ``partition_id`` (error when the node's id is out of range); a
+    client whose spec ``dataset`` is ``site`` takes the ``dataset`` of its node's own config."""
     if not 0 <= partition_id < config.num_clients:
         raise AutoMRIError(
             f"node config partition-id={partition_id}: expected 0..{config.num_clients - 1} "
             f"(the federation spec {config.spec.source} has {config.num_clients} clients)"
         )
-    return config.spec.clients[partition_id]
+    client = config.spec.clients[partition_id]
+    named = (node_config or {}).get("dataset")
+    if client.dataset == SITE_DATASET:
+        if not named:
+            raise AutoMRIError(f"client {client.name!r}: the spec leaves its dataset to the site; start its SuperNode "
+                               "with --node-config \"dataset='PATH'\" (a built-in name or a path)")
+        return replace(client, dataset=str(named))
+    if named:
+        raise AutoMRIError(f"node config dataset={named!r}: the spec fixes client {client.name!r}'s dataset "
+                           f"({client.dataset!r}); set it to '{SITE_DATASET}' in the spec to let the site name it")
+    return client
 
 
 def round_seed(config: FedConfig, partition_id: int, server_round: int, *extra: int) -> int:
