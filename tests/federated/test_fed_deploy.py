@@ -97,6 +97,9 @@ def _deploy(tmp_path, tls: bool):
         assert "global-psnr" in summary["clients"][name]
         assert (work / "clients" / name / "state-r00001.pt").is_file()  # the node's own state-dir
     assert _processes_using(work) == []  # every process we started (and its children) is gone
+    if tls:  # each site's partition is bound to its registered key's node id
+        shipped = (work / "app" / "pyproject.toml").read_text()
+        assert shipped.count('\\"node_partitions\\": {\\"') == 1 and '\\": 1}' in shipped
     saved = yaml.safe_load((out / "config.yaml").read_text())  # the server's run directory holds no site data
     assert [client["dataset"] for client in saved["spec"]["clients"]] == ["site", "site"]
 

@@ -79,6 +79,22 @@ def test_a_node_claiming_another_sites_partition_is_rejected(tiny_spec):
     assert all_finite(from_record(new_arrays))
 
 
+def test_with_keys_bound_to_partitions_a_claim_never_takes_another_sites_partition(tiny_spec):
+    """Deployment with SuperNode authentication: node ids are bound to partitions, so the spoofing
+    node is rejected although it answers first, and the real site keeps its partition."""
+    strategy, arrays = _setup(tiny_spec, node_partitions={"100": 0, "101": 1, "102": 2})
+    grid = FakeGrid({0: "ok", 1: "partition", 2: "ok"}, shared=strategy.shared_keys)
+    new_arrays, record = _round(strategy, grid, arrays)
+    assert strategy.node_partition == {100: 0, 102: 2}
+    assert record["errors"]["discover/node-101"] == "partition"
+    assert set(record["train"]) == {"a", "c"} and all_finite(from_record(new_arrays))
+    unknown, arrays = _setup(tiny_spec, node_partitions={"100": 0, "102": 2})  # node 101's key is not registered
+    _, record = _round(unknown, FakeGrid({0: "ok", 1: "ok", 2: "ok"}, shared=unknown.shared_keys), arrays)
+    assert record["errors"]["discover/node-101"] == "partition" and set(record["train"]) == {"a", "c"}
+    with pytest.raises(AutoMRIError, match="node_partitions"):
+        FedConfig("fedavg", tiny_spec, node_partitions={"100": 0, "101": 0})
+
+
 def test_a_reply_claiming_a_partition_the_node_does_not_own_is_rejected(tiny_spec):
     strategy, arrays = _setup(tiny_spec)
     grid = FakeGrid({0: "ok", 1: "ok", 2: "ok"}, shared=strategy.shared_keys)

@@ -184,7 +184,7 @@ def plan_deployment(config: FedConfig, workdir: str | os.PathLike, tls: bool = F
             key = make_node_key(workdir / "keys", f"node{pid}")
             node_security += ["--auth-supernode-private-key", str(key.private)]
             registrations.append(Command(f"register-{client.name}", [
-                _bin("flwr"), "supernode", "register", str(key.public), CONNECTION,
+                _bin("flwr"), "supernode", "register", str(key.public), CONNECTION, "--format", "json",
             ], _env(cli_home), wait=True))
         state_dir = workdir / "clients" / client.name
         node_config = f"partition-id={pid} num-partitions={config.num_clients} state-dir='{state_dir}'"
@@ -270,8 +270,9 @@ def deploy_local(config: FedConfig, workdir: str | os.PathLike, tls: bool = Fals
                  site_data: bool = True) -> dict[str, Any]:
     """Run ``config`` with the deployment engine on loopback and return the summary.
 
-    Starts the SuperLink, registers node keys (``auth``), starts one SuperNode per client, runs
-    ``flwr run`` and waits for it (at most ``timeout`` s); every process is stopped by PID at the
+    Starts the SuperLink, registers node keys (``auth``; the node id each registration returns is
+    bound to that site's partition in the run config, ``node_partitions``), starts one SuperNode per
+    client, runs ``flwr run`` and waits for it (at most ``timeout`` s); every process is stopped by PID at the
     end, whatever happened. Raises :class:`AutoMRIError` when the run did not produce a complete
     summary (logs are in ``<workdir>/logs``).
     """
@@ -285,8 +286,13 @@ def deploy_local(config: FedConfig, workdir: str | os.PathLike, tls: bool = Fals
     try:
         started.append(_start(plan.superlink, logs))
         _wait_healthy(plan.address, started[0], logs, plan.ca_cert if plan.tls else None)
-        for command in plan.registrations:
-            _run_to_end(command, logs, 120.0)
+        if plan.registrations:
+            bound = {}
+            for pid, command in enumerate(plan.registrations):
+                _run_to_end(command, logs, 120.0)
+                bound[str(registered_node_id(logs / f"{command.name}.log"))] = pid
+            # the partition of each site is its authenticated key's node id, not the node's claim
+            generate_app(plan.workdir / "app", served_config(config, site_data).with_changes(node_partitions=bound))
         started += [_start(command, logs) for command in plan.supernodes]
         _run_to_end(plan.run, logs, timeout)
     finally:
@@ -297,6 +303,16 @@ def deploy_local(config: FedConfig, workdir: str | os.PathLike, tls: bool = Fals
     if summary["rounds_done"] < config.rounds:
         raise AutoMRIError(f"deployment run finished {summary['rounds_done']}/{config.rounds} rounds (logs: {logs})")
     return summary
+
+
+def registered_node_id(log: Path) -> int:
+    """The node id in the JSON output of ``flwr supernode register ... --format json`` (its log)."""
+    text = log.read_text(encoding="utf-8", errors="replace")
+    start = text.find("{")
+    try:
+        return int(json.loads(text[start:])["node-id"])
+    except (ValueError, KeyError, TypeError):
+        raise AutoMRIError(f"no node id in the output of flwr supernode register (log: {log})") from None
 
 
 def _run_to_end(command: Command, logs: Path, timeout: float) -> None:

@@ -101,6 +101,11 @@ class FedConfig:
         out: run directory (server side).
         client_root: folder of the clients' private state (``<client_root>/<client name>/``) when
             the node does not pass ``state-dir`` in its node config (simulation).
+        node_partitions: the partition of each authenticated SuperNode, ``{"<node id>": partition}``
+            (deployment with SuperNode authentication: the id the SuperLink gave the site's registered
+            public key). When set, a node's partition is this binding, not its claim: a node outside it,
+            or one that claims another partition, is rejected (``partition``). Empty: the node's own
+            ``partition-id`` (simulation).
         faults: fault drills for testing tolerance: ``{"client_raise": {"<client>": round},
             "server_stop_after": round, "tamper": {"<client>": kind}}`` with ``kind`` one of
             :data:`TAMPER_KINDS` (applied to every train reply of that client).
@@ -148,6 +153,7 @@ class FedConfig:
     out: str = "runs/fed"
     client_root: str | None = None
     faults: dict[str, Any] = field(default_factory=dict)
+    node_partitions: dict[str, int] = field(default_factory=dict)
 
     tensorboard: str | None = None
 
@@ -180,6 +186,11 @@ class FedConfig:
               self.min_clients)
         self._check_privacy()
         self._check_faults()
+        bound = sorted(self.node_partitions.values())
+        check(all(str(k).isdigit() for k in self.node_partitions) and bound == sorted(set(bound))
+              and all(isinstance(p, int) and 0 <= p < len(self.spec.clients) for p in bound),
+              "node_partitions", f"distinct partitions 0..{len(self.spec.clients) - 1} keyed by node id",
+              self.node_partitions)
 
     def _check_privacy(self) -> None:
         """DP options are consistent; ``central`` fixes ``weighting`` to ``equal``."""
@@ -299,7 +310,7 @@ def parse_quorum(text: str) -> int | float:
 
 
 RESUME_MAY_CHANGE = ("rounds", "round_timeout", "node_wait", "discovery_timeout", "min_clients", "faults", "out",
-                     "client_root")
+                     "client_root", "node_partitions")
 """Options a resumed run may change; every other option must equal the original run's."""
 
 

@@ -208,8 +208,9 @@ class FederatedStrategy(Strategy):
             )
 
     def _register(self, reply: Message, connected: set[int]) -> None:
-        """Give the replying node the partition it claims, unless that partition is invalid or
-        already owned by another connected node (then the node is rejected: ``partition``)."""
+        """Give the replying node the partition it claims, unless that partition is invalid, already
+        owned by another connected node, or (with ``node_partitions``) not the one its authenticated
+        key is bound to: then the node is rejected (``partition``)."""
         node = reply.metadata.src_node_id
         if reply.has_error():
             return  # not ready yet: asked again before the next round
@@ -217,6 +218,12 @@ class FederatedStrategy(Strategy):
             pid = check_metrics(reply.content, {"partition-id"})["partition-id"]
         except RejectedReply as err:
             self.rejected_nodes[node] = err.code
+            return
+        bound = self.config.node_partitions
+        if bound and bound.get(str(node)) != pid:
+            self.rejected_nodes[node] = "partition"
+            log(WARNING, "node %s rejected: it claims partition %s, its authenticated key is bound to %s", node, pid,
+                bound.get(str(node), "no partition"))
             return
         owner = next((n for n, p in self.node_partition.items() if p == pid), None)
         if pid != int(pid) or not 0 <= pid < self.config.num_clients or (owner is not None and owner in connected):
