@@ -141,3 +141,16 @@ def test_deploy_takes_the_training_and_robustness_flags_of_fed_train(tmp_path):
     for text in ('\\"aggregation\\": \\"median\\"', '\\"clip_norm\\": 5.0', '\\"min_clients\\": 2',
                  '\\"discovery_timeout\\": 30.0', '\\"fedmri_beta\\": 50.0', '\\"mu\\": 0.1'):
         assert text in pyproject, text
+
+
+def test_deploy_binds_node_ids_to_partitions_from_the_cli(tmp_path):
+    spec_file = tmp_path / "fed.yaml"
+    spec_file.write_text(yaml.safe_dump(TINY_SPEC))
+    base = ["fed", "deploy", "--algorithm", "fedavg", "--spec", str(spec_file), "--rounds", "1", "--size", "16",
+            "--print-only", "--port", "9559"]
+    result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "run"), "--bind", "111=0", "--bind", "222=2"])
+    assert result.exit_code == 0, result.output
+    pyproject = (tmp_path / "run" / "deploy" / "app" / "pyproject.toml").read_text()
+    assert '\\"node_partitions\\": {\\"111\\": 0, \\"222\\": 2}' in pyproject
+    bad = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "bad"), "--bind", "node-a=0"])
+    assert "--bind 'node-a=0': expected NODE_ID=PARTITION" in str(bad.exception)  # main() prints it, exit 2

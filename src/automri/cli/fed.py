@@ -72,6 +72,17 @@ def privacy_options(dp: str, dp_clip: float | None, dp_noise: float, dp_epsilon:
     return {"dp": dp, "dp_clip": dp_clip, "dp_noise": dp_noise, "dp_epsilon": dp_epsilon, "dp_delta": dp_delta}
 
 
+def parse_bindings(pairs: list[str] | None) -> dict[str, int]:
+    """``["1234=0", "5678=1"]`` (``--bind``) -> ``{"1234": 0, "5678": 1}``."""
+    bound = {}
+    for pair in pairs or []:
+        node, sep, partition = pair.partition("=")
+        if not sep or not node.strip().isdigit() or not partition.strip().isdigit():
+            raise AutoMRIError(f"--bind {pair!r}: expected NODE_ID=PARTITION, e.g. 18380538910460867951=0")
+        bound[node.strip()] = int(partition)
+    return bound
+
+
 def parse_options(pairs: list[str] | None, flag: str) -> dict[str, Any]:
     """``["chans=8", "drop_prob=0.1"]`` -> ``{"chans": 8, "drop_prob": 0.1}`` (values read as YAML)."""
     options = {}
@@ -295,6 +306,7 @@ def deploy_command(
     host: Annotated[str, typer.Option("--host", help="Address the SuperLink listens on / SuperNodes connect to.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option("--port", help="SuperLink port (default: a free one).")] = None,
     print_only: Annotated[bool, typer.Option("--print-only", help="Only print the commands each site runs.")] = False,
+    bind: Annotated[list[str] | None, typer.Option("--bind", help="NODE_ID=PARTITION (repeatable): the partition of the SuperNode whose registered key got NODE_ID (flwr supernode register); a node claiming another partition is rejected. The loopback trial binds its nodes itself.")] = None,
     site_data: Annotated[bool, typer.Option("--site-data/--server-data", help="Each SuperNode names its dataset in its own --node-config and the server holds no site paths (default); --server-data ships the spec's datasets in the run config.")] = True,
     round_timeout: TimeoutOpt = 600.0,
     seed: SeedOpt = 0,
@@ -324,7 +336,8 @@ def deploy_command(
                           batch_size=batch_size, lr=lr, seed=seed, round_timeout=round_timeout, **options,
                           **robustness_options(aggregation, trim_fraction, clip_norm, min_clients, discovery_timeout,
                                                drill),
-                          **privacy_options(dp, dp_clip, dp_noise, dp_epsilon, dp_delta))
+                          **privacy_options(dp, dp_clip, dp_noise, dp_epsilon, dp_delta),
+                          node_partitions=parse_bindings(bind))
     folder = workdir if workdir is not None else Path(config.out) / "deploy"
     if print_only:
         typer.echo(format_plan(plan_deployment(config, folder, tls=tls, auth=auth, host=host, port=port,
