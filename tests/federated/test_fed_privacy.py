@@ -25,6 +25,7 @@ from automri.federated.simulation import run_federated
 from automri.federated.state import load_server_checkpoint
 from automri.federated.strategies import build_strategy
 from automri.federated.task import build_client_model, from_record, to_record, weights_of
+from automri.train.checkpoint import load_checkpoint, save_checkpoint
 from automri.train.runs import RunDir
 
 
@@ -89,7 +90,7 @@ def test_dp_flags_reach_the_options_through_the_cli(monkeypatch, capsys, tmp_pat
 
 
 @pytest.mark.usefixtures("task_identity")
-def test_a_central_dp_round_clips_averages_equally_adds_noise_and_accounts(tiny_spec):
+def test_a_central_dp_round_clips_averages_equally_adds_noise_and_accounts(tiny_spec, tmp_path):
     config = FedConfig("fedavg", tiny_spec, model_options=UNET, node_wait=0.0, dp="central", dp_clip=0.5,
                        dp_noise=1.0, dp_delta=1e-3)
     strategy = build_strategy(config, "token")
@@ -107,9 +108,9 @@ def test_a_central_dp_round_clips_averages_equally_adds_noise_and_accounts(tiny_
     privacy = strategy.log.record()["privacy"]
     assert privacy["releases"] == 1 and privacy["delta"] == 1e-3
     assert privacy["epsilon"] == pytest.approx(_flower_epsilon(1.0, [2], 3, 1e-3))
-    state = strategy.state_dict()
+    save_checkpoint(tmp_path / "checkpoint-last.pt", {"strategy": strategy.state_dict()})  # as the server does
     again = build_strategy(config, "token")
-    again.load_state_dict(state)  # resume: the accountant continues
+    again.load_state_dict(load_checkpoint(tmp_path / "checkpoint-last.pt")["strategy"])  # resume: the budget continues
     assert again.privacy.spent() == strategy.privacy.spent()
 
 
@@ -185,3 +186,15 @@ def test_the_client_mod_reads_dp_from_the_run_config_as_in_deployment(tiny_spec,
     reply = local_dp_mod(None)(msg, context, client)
     norm = float(np.linalg.norm(reply.content["arrays"]["w"].numpy()))
     assert norm == pytest.approx(1.0 if clipped else 10 * math.sqrt(1000), rel=1e-3)
+
+
+@pytest.mark.usefixtures("task_identity")
+def test_local_dp_counts_every_round_the_sites_released_even_without_an_aggregate(tiny_spec):
+    config = FedConfig("fedavg", tiny_spec, model_options=UNET, node_wait=0.0, dp="local", dp_clip=1.0,
+                       dp_epsilon=5.0, min_clients=3)
+    strategy = build_strategy(config, "token")
+    start = to_record(weights_of(build_client_model(config)))
+    grid = FakeGrid({0: "ok", 1: "nan", 2: "ok"}, shared=strategy.shared_keys)  # 2 accepted < quorum 3
+    new_arrays, _ = strategy.aggregate_train(1, grid.send_and_receive(strategy.configure_train(1, start, ConfigRecord(), grid)))
+    assert new_arrays is None and strategy.log.errors["aggregate"] == "quorum"
+    assert strategy.log.record()["privacy"]["releases"] == 1  # the sites' noised updates left them anyway

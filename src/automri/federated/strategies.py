@@ -348,6 +348,8 @@ class FederatedStrategy(Strategy):
     def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
         usable = self._collect(replies, "train")
         self.log.train = {r.client: r.metrics for r in usable}
+        if self.config.dp == "local":  # every site released a noised update this round, whatever the server does
+            self._account(self.config.num_clients)
         if not self.quorum_met(len(usable)):
             return None, None
         try:
@@ -357,21 +359,22 @@ class FederatedStrategy(Strategy):
             log(WARNING, "round %s: %s, global model kept", self.log.round, err)
             return None, None
         self.log.aggregated = new_arrays is not None
-        if new_arrays is not None and self.privacy is not None:
+        if new_arrays is not None and self.config.dp == "central":
             new_arrays = self._release(new_arrays, len(usable))
         loss = float(np.mean([r.metrics["train-loss"] for r in usable]))
         return new_arrays, MetricRecord({"train-loss": loss})
 
     def _release(self, arrays: ArrayRecord, participants: int) -> ArrayRecord:
-        """The round's aggregate as released under DP (central: plus the Gaussian noise), composed
-        in the privacy ledger; the round record gets the epsilon spent so far."""
-        if self.config.dp == "central":
-            noised = add_central_noise(from_record(arrays), self.config.dp_noise, self.config.dp_clip, participants,
-                                       seed=self.config.seed * 100_003 + self.log.round)
-            arrays = to_record(noised)
+        """Central DP: the round's aggregate plus the Gaussian noise, composed in the privacy ledger."""
+        noised = add_central_noise(from_record(arrays), self.config.dp_noise, self.config.dp_clip, participants,
+                                   seed=self.config.seed * 100_003 + self.log.round)
+        self._account(participants)
+        return to_record(noised)
+
+    def _account(self, participants: int) -> None:
+        """One more release in the privacy ledger; the round record gets the epsilon spent so far."""
         self.privacy.release(participants)
         self.log.privacy = self.privacy.spent()
-        return arrays
 
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
         final = self.log.round == self.config.rounds
