@@ -19,6 +19,9 @@ SizeOpt = Annotated[int | None, typer.Option(
 ChallengeOpt = Annotated[str | None, typer.Option(
     "--challenge", help="fastMRI challenge, singlecoil or multicoil: reads the <challenge>_train/_val/_test "
                         "folders of a --dataset root (default: the only challenge there).")]
+OuterSlicesOpt = Annotated[int | None, typer.Option(
+    "--outer-slices", help="CC-359 files: skip N slices at each end of every volume (the Calgary-Campinas "
+                           "challenge's protocol, DIRECT's crop_outer_slices: 50).")]
 MaskTypeOpt = Annotated[str | None, typer.Option(
     "--mask-type", help="fastMRI mask type instead of --mask: random, equispaced or equispaced_fraction "
                         "(default random when --center-fractions or --accelerations is given).")]

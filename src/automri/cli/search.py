@@ -15,6 +15,7 @@ from automri.cli.dataset_flags import (
     CenterFractionsOpt,
     ChallengeOpt,
     MaskTypeOpt,
+    OuterSlicesOpt,
     SizeOpt,
     mask_from_flags,
 )
@@ -122,6 +123,7 @@ def search_command(
     center_fractions: CenterFractionsOpt = None,
     accelerations: AccelerationsOpt = None,
     challenge: ChallengeOpt = None,
+    outer_slices: OuterSlicesOpt = None,
     phase: Annotated[float | None, typer.Option("--phase", help="Largest synthetic phase (radians) of magnitude images; 0 = real-valued.")] = None,
     augment: Annotated[
         str | None,
@@ -163,7 +165,7 @@ def search_command(
         tensorboard = None
     flags = {
         "size": size, "mask": mask_from_flags(mask, mask_type, center_fractions, accelerations),
-        "challenge": challenge, "phase": phase, "augment": augment, "epochs": epochs,
+        "challenge": challenge, "outer_slices": outer_slices, "phase": phase, "augment": augment, "epochs": epochs,
         "warmup_epochs": warmup_epochs, "steps": steps, "batch_size": batch_size, "folds": folds, "train_portion": train_portion,
         "retrain_epochs": retrain_epochs, "seed": seed, "resume": resume, "device": device,
         "tensorboard": None if tensorboard is None else str(tensorboard),

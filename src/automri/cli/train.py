@@ -15,6 +15,7 @@ from automri.cli.dataset_flags import (
     CenterFractionsOpt,
     ChallengeOpt,
     MaskTypeOpt,
+    OuterSlicesOpt,
     SizeOpt,
     mask_from_flags,
 )
@@ -103,6 +104,7 @@ def train_command(
     center_fractions: CenterFractionsOpt = None,
     accelerations: AccelerationsOpt = None,
     challenge: ChallengeOpt = None,
+    outer_slices: OuterSlicesOpt = None,
     val_slices: Annotated[int | None, typer.Option("--val-slices", help="Validate on at most this many slices per epoch.")] = None,
     augment: Annotated[str | None, typer.Option("--augment", help="Training augmentation, 'none' or e.g. 'flip=0.5,rotate=180,scale=0.15,translate=0.1'.")] = None,
     phase: Annotated[float | None, typer.Option("--phase", help="Largest synthetic phase (radians) of magnitude images; 0 = real-valued.")] = None,
@@ -136,7 +138,7 @@ def train_command(
         require_tensorboard()
     base = _base_config(model, genotype, config, resume, out)
     overrides = {
-        "data.dataset": dataset, "data.size": size, "data.challenge": challenge,
+        "data.dataset": dataset, "data.size": size, "data.challenge": challenge, "data.outer_slices": outer_slices,
         "data.mask": mask_from_flags(mask, mask_type, center_fractions, accelerations), "train.epochs": epochs, "train.steps": steps,
         "train.batch_size": batch_size, "train.lr": lr, "train.loss": loss, "model.params": params,
         "data.val_max_slices": val_slices, "data.augment": augment, "data.phase": phase, "seed": seed,

@@ -223,6 +223,9 @@ class SliceDataset(Dataset):
 def open_dataset_source(spec: str, format: str = "auto", **reader_options: Any) -> VolumeSource:
     """A built-in name (``phantom``, ``colin27``, ``icbm152``) or a path -> its :class:`VolumeSource`."""
     if spec in builtin_names() and not os.path.exists(spec):
+        if reader_options:
+            raise AutoMRIError(f"--dataset {spec}: a built-in dataset takes no reader options "
+                               f"({', '.join(sorted(reader_options))}: for files of a format that has them)")
         return open_builtin(spec)
     if not os.path.exists(spec):
         raise AutoMRIError(f"--dataset {spec!r}: not a built-in dataset ({', '.join(builtin_names())}) and no such file or folder")

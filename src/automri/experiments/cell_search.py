@@ -36,6 +36,7 @@ from typing import Any
 from torch.utils.data import Dataset, Subset
 
 from automri.data.datasets import build_splits
+from automri.data.readers.cc359 import outer_slice_options
 from automri.errors import AutoMRIError
 from automri.eval.figures import alpha_trajectories, genotype_diagram_cell
 from automri.eval.profile import profile_model
@@ -134,7 +135,8 @@ def search_datasets(options: SearchOptions) -> dict[str, Dataset]:
     """``{"train", "weights", "arch", "val", "test"}``: the train split (augmented by
     ``options.augment``), its two parts cut by ``train_portion``, and the dataset's val and test splits."""
     splits = build_splits(options.dataset, augment=options.augment, size=options.size, mask=options.mask,
-                          seed=options.seed, phase=options.phase, challenge=options.challenge)
+                          seed=options.seed, phase=options.phase, challenge=options.challenge,
+                          reader_options=outer_slice_options(options.outer_slices))
     train = splits["train"]
     cut = int(round(options.train_portion * len(train)))
     if cut < 1 or cut >= len(train):

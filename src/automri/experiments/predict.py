@@ -31,6 +31,7 @@ import torch
 
 from automri.atomic import atomic_open, atomic_path, write_json_atomic
 from automri.data.datasets import build_splits
+from automri.data.readers.cc359 import outer_slice_options
 from automri.data.readers.common import open_h5
 from automri.data.splits import SPLITS
 from automri.errors import AutoMRIError
@@ -82,7 +83,7 @@ def build_predict_split(config: RunConfig, split: str, max_slices: int | None = 
     return build_splits(
         data.dataset, (split,), augment=None, max_slices={split: max_slices}, size=data.size, mask=data.mask,
         seed=config.seed, coils=data.coils, noise=data.noise, format=data.format, phase=data.phase,
-        challenge=data.challenge,
+        challenge=data.challenge, reader_options=outer_slice_options(data.outer_slices),
     )[split]
 
 

@@ -34,6 +34,7 @@ from torch import nn
 from torch.utils.data import ConcatDataset, Dataset
 
 from automri.data.datasets import build_splits
+from automri.data.readers.cc359 import outer_slice_options
 from automri.errors import AutoMRIError
 from automri.eval.figures import alpha_trajectories, genotype_diagram_rir
 from automri.eval.metrics import summarise
@@ -118,7 +119,8 @@ def fold_datasets(options: SearchOptions) -> list[FoldData]:
     folds = [{}] if options.folds == 1 else [{"fold": k, "folds": options.folds} for k in range(options.folds)]
     return [
         build_splits(options.dataset, augment=options.augment, size=options.size, mask=options.mask,
-                     seed=options.seed, phase=options.phase, split_mode=split_mode, challenge=options.challenge, **fold)
+                     seed=options.seed, phase=options.phase, split_mode=split_mode, challenge=options.challenge,
+                     reader_options=outer_slice_options(options.outer_slices), **fold)
         for fold in folds
     ]
 

@@ -27,6 +27,8 @@ class SearchOptions:
         mask: mask spec string (see ``automri.physics.masks.build_mask``).
         challenge: ``singlecoil`` or ``multicoil``: fastMRI's ``<challenge>_<split>`` folders of a
             dataset root (``automri.data.roots``); ``None``: the only one there.
+        outer_slices: CC-359 files only: slices skipped at each end of every volume (the
+            challenge's protocol drops 50).
         phase: largest synthetic phase (radians) of magnitude images; ``0``: real-valued images
             (EMR-NAS's cardiac data; its two-step data consistency assumes a real image).
         augment: augmentation of the slices that train weights (and, for ``cell``, alphas), as
@@ -56,6 +58,7 @@ class SearchOptions:
     size: int | None = 64
     mask: str = "random:rate=0.25,center=0.08"
     challenge: str | None = None
+    outer_slices: int = 0
     phase: float = math.pi
     augment: str = "none"
     epochs: int = 10
@@ -76,6 +79,8 @@ class SearchOptions:
     def __post_init__(self) -> None:
         self.size = requested_size(self.size)
         check_challenge(self.challenge)
+        if not isinstance(self.outer_slices, int) or self.outer_slices < 0:
+            raise AutoMRIError(f"--outer-slices {self.outer_slices!r}: expected a slice count >= 0")
         try:
             parse_augment(self.augment)
         except AutoMRIError as error:

@@ -59,7 +59,8 @@ class DataConfig:
     ``size: null`` (or ``0``, as ``--size 0``; stored as ``null``) keeps the native size, no
     resampling (fastMRI files: their reconSpace crop). ``challenge`` (``singlecoil``, ``multicoil``
     or ``null``: the only one there) picks fastMRI's ``<challenge>_<split>`` folders of a dataset
-    root (:mod:`automri.data.roots`)."""
+    root (:mod:`automri.data.roots`). ``outer_slices``: CC-359 files only, slices skipped at each end
+    of every volume (the challenge's protocol drops 50; ``0``: none)."""
 
     dataset: str = "phantom"
     size: int | None = 64
@@ -72,6 +73,7 @@ class DataConfig:
     phase: float = math.pi
     augment: str = "none"
     challenge: str | None = None
+    outer_slices: int = 0
 
 
 @dataclass
@@ -237,7 +239,7 @@ def apply_overrides(config: RunConfig, overrides: dict[str, Any], source: str = 
 FLAG_NAMES = {
     "data.dataset": "--dataset", "data.size": "--size", "data.mask": "--mask", "data.phase": "--phase",
     "data.augment": "--augment", "data.val_max_slices": "--val-slices", "data.max_slices": "--max-slices",
-    "data.coils": "--coils", "data.noise": "--noise", "data.challenge": "--challenge",
+    "data.coils": "--coils", "data.noise": "--noise", "data.challenge": "--challenge", "data.outer_slices": "--outer-slices",
     "train.epochs": "--epochs", "train.steps": "--steps",
     "train.batch_size": "--batch-size", "train.lr": "--lr", "train.loss": "--loss", "model.params": "--params",
     "seed": "--seed", "device": "--device",
@@ -286,6 +288,8 @@ def validate_config(config: RunConfig, source: str = "config", labels: dict[str,
             f"{label('data.challenge')}: expected {' or '.join(CHALLENGES)} (or null: the only one in the "
             f"dataset folder), got {config.data.challenge!r}"
         )
+    if not isinstance(config.data.outer_slices, int) or config.data.outer_slices < 0:
+        raise AutoMRIError(f"{label('data.outer_slices')}: expected a slice count >= 0, got {config.data.outer_slices!r}")
     positive = {
         "train.batch_size": config.train.batch_size,
         "train.steps": config.train.steps, "train.checkpoint_every": config.train.checkpoint_every,

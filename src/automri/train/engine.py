@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from automri.data.datasets import build_splits
+from automri.data.readers.cc359 import outer_slice_options
 from automri.errors import AutoMRIError
 from automri.eval.figures import curves
 from automri.models.registry import count_params, width_for_params, width_kwarg
@@ -76,7 +77,7 @@ def build_split(config: RunConfig, split: str, max_slices: int | None = None, da
     return build_splits(
         dataset or data.dataset, (split,), augment=data.augment, max_slices={split: max_slices}, size=data.size,
         mask=data.mask, seed=config.seed, coils=data.coils, noise=data.noise, format=data.format, phase=data.phase,
-        challenge=data.challenge,
+        challenge=data.challenge, reader_options=outer_slice_options(data.outer_slices),
     )[split]
 
 

@@ -11,8 +11,9 @@ k-space is ``fft2c`` of it (with the DC moved to the centre, as masks are by
   interleaved on the last axis (``k[..., ::2] + 1j * k[..., 1::2]``); kz beyond 85 % was not acquired
   (zeros). Coil images ``[C, ky, kz]``; the reference is their root-sum-of-squares.
 
-``outer_slices`` skips that many slices at each end of every volume (DIRECT uses 50 for the
-multi-channel data, whose outer slices hold little anatomy).
+``outer_slices`` skips that many slices at each end of every volume: the challenge's protocol
+(:data:`CHALLENGE_OUTER_SLICES`, DIRECT's ``crop_outer_slices``: the outer slices of the sagittal
+volumes hold little anatomy); ``--outer-slices N`` of ``train`` and ``search`` (``predict`` takes the run's).
 """
 
 from __future__ import annotations
@@ -27,8 +28,15 @@ from automri.errors import AutoMRIError
 from automri.limits import require_within_cap
 from automri.physics.fft import ifft2u
 
+CHALLENGE_OUTER_SLICES = 50
+"""Slices the Calgary-Campinas challenge (and DIRECT's ``crop_outer_slices``) drops at each end."""
 SC_EXPECTED = "float array [slices, H, W, 2] of un-centred k-space (real, imag)"
 MC_EXPECTED = "float32 array [slices, ky, kz, 2*coils] with real/imag interleaved"
+
+
+def outer_slice_options(outer_slices: int) -> dict[str, int]:
+    """The reader options of ``--outer-slices`` (none for 0, so that every reader accepts them)."""
+    return {"outer_slices": outer_slices} if outer_slices else {}
 
 
 def _usable(count: int, outer: int, path: str) -> int:
