@@ -93,6 +93,9 @@ def test_with_keys_bound_to_partitions_a_claim_never_takes_another_sites_partiti
     assert record["errors"]["discover/node-101"] == "partition" and set(record["train"]) == {"a", "c"}
     with pytest.raises(AutoMRIError, match="node_partitions"):
         FedConfig("fedavg", tiny_spec, node_partitions={"100": 0, "101": 0})
+    with pytest.raises(AutoMRIError, match="node_partitions"):
+        FedConfig("fedavg", tiny_spec, node_partitions={"100": True})
+    assert FedConfig("fedavg", tiny_spec, node_partitions={100: 0}).node_partitions == {"100": 0}  # ids as in JSON
 
 
 def test_a_reply_claiming_a_partition_the_node_does_not_own_is_rejected(tiny_spec):

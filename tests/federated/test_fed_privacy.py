@@ -24,8 +24,7 @@ from automri.federated.robust import clip_update
 from automri.federated.simulation import run_federated
 from automri.federated.state import load_server_checkpoint
 from automri.federated.strategies import build_strategy
-from automri.federated.task import build_client_model, from_record, to_record, weights_of
-from automri.train.checkpoint import load_checkpoint, save_checkpoint
+from automri.federated.task import build_client_model, check_dp_model, from_record, to_record, weights_of
 from automri.train.runs import RunDir
 
 
@@ -38,16 +37,26 @@ def _flower_epsilon(noise_multiplier: float, releases: list[int], clients: int, 
     return accountant.get_privacy_spent().epsilon
 
 
-def test_central_noise_has_flowers_std_on_floats_only_and_is_seeded():
-    weights = {"w": torch.zeros(200_000), "n": torch.tensor(3)}
+def test_central_noise_has_flowers_std_on_floats_only_and_is_secret_unless_seeded():
+    weights, reference = {"w": torch.zeros(200_000), "n": torch.tensor(3)}, {"w": torch.zeros(200_000), "n": torch.tensor(0)}
     state = np.random.get_state()[1].copy()
-    noised = add_central_noise(weights, noise_multiplier=1.0, clip_norm=0.5, clients=4, seed=7)
+    noised = add_central_noise(weights, reference, accepted=4, clients=4, noise_multiplier=1.0, clip_norm=0.5, seed=7)
     assert abs(float(noised["w"].std()) - 0.5 / 4) < 0.002  # Flower's compute_stdv: z * C / K
     assert int(noised["n"]) == 3 and noised["w"].dtype == torch.float32
-    torch.testing.assert_close(noised["w"], add_central_noise(weights, 1.0, 0.5, 4, seed=7)["w"])
-    assert not torch.equal(noised["w"], add_central_noise(weights, 1.0, 0.5, 4, seed=8)["w"])
+    torch.testing.assert_close(noised["w"], add_central_noise(weights, reference, 4, 4, 1.0, 0.5, seed=7)["w"])
+    assert not torch.equal(noised["w"], add_central_noise(weights, reference, 4, 4, 1.0, 0.5, seed=8)["w"])
+    # by default the noise comes from OS entropy: two releases of the same run options never share it
+    first, second = (add_central_noise(weights, reference, 4, 4, 1.0, 0.5, seed=None)["w"] for _ in range(2))
+    assert abs(float(torch.corrcoef(torch.stack([first, second]))[0, 1])) < 0.02
     assert np.array_equal(np.random.get_state()[1], state)  # NumPy's global generator is left as it was
     assert torch.equal(weights["w"], torch.zeros(200_000))  # the input is not changed
+
+
+def test_central_release_divides_the_clipped_sum_by_the_fixed_number_of_sites():
+    """Fixed denominator: 2 of 4 sites answered with updates of +1, the release moves by 2/4, not 1."""
+    reference, mean = {"w": torch.zeros(10)}, {"w": torch.ones(10)}
+    released = add_central_noise(mean, reference, accepted=2, clients=4, noise_multiplier=1e-9, clip_norm=1.0, seed=0)
+    torch.testing.assert_close(released["w"], torch.full((10,), 0.5))
 
 
 def test_server_clipping_equals_flowers_flat_clip():
@@ -92,7 +101,7 @@ def test_dp_flags_reach_the_options_through_the_cli(monkeypatch, capsys, tmp_pat
 @pytest.mark.usefixtures("task_identity")
 def test_a_central_dp_round_clips_averages_equally_adds_noise_and_accounts(tiny_spec, tmp_path):
     config = FedConfig("fedavg", tiny_spec, model_options=UNET, node_wait=0.0, dp="central", dp_clip=0.5,
-                       dp_noise=1.0, dp_delta=1e-3)
+                       dp_noise=1.0, dp_delta=1e-3, out=str(tmp_path))
     strategy = build_strategy(config, "token")
     start = weights_of(build_client_model(config))
     grid = FakeGrid({0: "ok", 1: "nan", 2: "ok"}, shared=strategy.shared_keys)  # replies: w + (pid + 1)
@@ -101,17 +110,18 @@ def test_a_central_dp_round_clips_averages_equally_adds_noise_and_accounts(tiny_
     assert strategy.log.errors == {"train/b": "non-finite"}  # rejected before clipping, never averaged in
     floats = [k for k, v in start.items() if v.is_floating_point()]
     size = sum(start[k].numel() for k in floats)
-    # every update (a constant shift over all floats) is clipped to norm 0.5: the clean mean is start + 0.5/sqrt(size)
-    residual = torch.cat([(from_record(new_arrays)[k] - start[k] - 0.5 / math.sqrt(size)).flatten() for k in floats])
-    assert abs(float(residual.std()) - 1.0 * 0.5 / 2) < 0.02  # noise std z * C / K with K = 2 accepted replies
+    # every update (a constant shift over all floats) is clipped to norm 0.5; 2 accepted of K = 3 sites:
+    # the release is start + (2 / 3) * 0.5 / sqrt(size), plus noise of std z * C / K
+    clean = 2 / 3 * 0.5 / math.sqrt(size)
+    residual = torch.cat([(from_record(new_arrays)[k] - start[k] - clean).flatten() for k in floats])
+    assert abs(float(residual.std()) - 1.0 * 0.5 / 3) < 0.02
     assert abs(float(residual.mean())) < 0.02
     privacy = strategy.log.record()["privacy"]
     assert privacy["releases"] == 1 and privacy["delta"] == 1e-3
-    assert privacy["epsilon"] == pytest.approx(_flower_epsilon(1.0, [2], 3, 1e-3))
-    save_checkpoint(tmp_path / "checkpoint-last.pt", {"strategy": strategy.state_dict()})  # as the server does
-    again = build_strategy(config, "token")
-    again.load_state_dict(load_checkpoint(tmp_path / "checkpoint-last.pt")["strategy"])  # resume: the budget continues
-    assert again.privacy.spent() == strategy.privacy.spent()
+    assert privacy["epsilon"] == pytest.approx(_flower_epsilon(1.0, [3], 3, 1e-3))
+    # the ledger was written at the release itself: a server restarted after it (resume) continues the budget
+    assert (tmp_path / "privacy.json").is_file()
+    assert build_strategy(config, "token").privacy.spent() == strategy.privacy.spent()
 
 
 def test_the_ledger_composes_rounds_like_flowers_accountant():
@@ -144,9 +154,12 @@ def test_local_dp_clips_and_noises_the_reply_with_flowers_mod():
     assert np.linalg.norm(almost_noiseless) == pytest.approx(2.0, rel=1e-3)  # clipped to the norm
     noisy = update(epsilon=1.0, seed=0)
     assert float(noisy.std()) == pytest.approx(2.0 * local_noise_multiplier(1.0, 1e-5), rel=0.02)
-    np.testing.assert_array_equal(noisy, update(epsilon=1.0, seed=0))  # seeded
+    np.testing.assert_array_equal(noisy, update(epsilon=1.0, seed=0))  # dp_seeded_noise: repeats
     other = update(epsilon=1.0, seed=1)  # another round or site: independent noise, whatever the app seeded
     assert abs(float(np.corrcoef(noisy, other)[0, 1])) < 0.05
+    secret = update(epsilon=1.0, seed=None)  # the default: OS entropy, never the run's seed
+    assert abs(float(np.corrcoef(noisy, secret)[0, 1])) < 0.05
+    assert abs(float(np.corrcoef(secret, update(epsilon=1.0, seed=None))[0, 1])) < 0.05
 
 
 def test_local_dp_runs_at_every_site_in_the_simulation(tiny_spec, tmp_path):
@@ -156,6 +169,7 @@ def test_local_dp_runs_at_every_site_in_the_simulation(tiny_spec, tmp_path):
     summary = run_federated("fedavg", tiny_spec, out=out, **{**TINY_RUN, "rounds": 1}, model_options=UNET,
                             dp="local", dp_clip=0.1, dp_epsilon=1.0, dp_delta=1e-3)
     assert summary["privacy"]["mode"] == "local" and summary["privacy"]["releases"] == 1
+    assert not summary["privacy"]["seeded_noise"]
     assert summary["privacy"]["epsilon"] == pytest.approx(_flower_epsilon(local_noise_multiplier(1.0, 1e-3), [3], 3, 1e-3))
     assert all(math.isfinite(row["global-psnr"]) for row in summary["clients"].values())
     config = FedConfig("fedavg", tiny_spec, model_options=UNET)
@@ -189,12 +203,20 @@ def test_the_client_mod_reads_dp_from_the_run_config_as_in_deployment(tiny_spec,
 
 
 @pytest.mark.usefixtures("task_identity")
-def test_local_dp_counts_every_round_the_sites_released_even_without_an_aggregate(tiny_spec):
+def test_local_dp_counts_every_round_the_sites_released_even_without_an_aggregate(tiny_spec, tmp_path):
     config = FedConfig("fedavg", tiny_spec, model_options=UNET, node_wait=0.0, dp="local", dp_clip=1.0,
-                       dp_epsilon=5.0, min_clients=3)
+                       dp_epsilon=5.0, min_clients=3, out=str(tmp_path))
     strategy = build_strategy(config, "token")
     start = to_record(weights_of(build_client_model(config)))
     grid = FakeGrid({0: "ok", 1: "nan", 2: "ok"}, shared=strategy.shared_keys)  # 2 accepted < quorum 3
     new_arrays, _ = strategy.aggregate_train(1, grid.send_and_receive(strategy.configure_train(1, start, ConfigRecord(), grid)))
     assert new_arrays is None and strategy.log.errors["aggregate"] == "quorum"
     assert strategy.log.record()["privacy"]["releases"] == 1  # the sites' noised updates left them anyway
+
+
+def test_dp_refuses_models_with_buffers_and_the_search_has_no_dp_flags(tiny_spec, monkeypatch, capsys, tmp_path):
+    with pytest.raises(AutoMRIError, match="--dp central: model 'modl' keeps buffers .*expected a network without"):
+        check_dp_model(FedConfig("fedavg", tiny_spec, model="modl", dp="central", dp_clip=1.0))
+    check_dp_model(FedConfig("fedavg", tiny_spec, model_options=UNET, dp="central", dp_clip=1.0))  # InstanceNorm: none
+    code, _, err = run_cli(monkeypatch, capsys, "fed", "search", "--dp", "central", "--out", str(tmp_path / "s"))
+    assert code == 2 and "--dp" in err  # fed search (FedNAS) takes no DP flags

@@ -15,6 +15,7 @@ from automri.federated.local import FedMRI, update_personal_state
 from automri.federated.objectives import fedmri_regulariser, proximal_term
 from automri.federated.options import FedConfig
 from automri.federated.personalise import PrivateWeightsError, check_private, ema_personalised, ema_update, personal_ema
+from automri.federated.simulation import run_federated
 from automri.federated.state import ClientState, ClientStore
 from automri.federated.strategies import FedNASStrategy, Reply, average_weights
 from automri.federated.task import build_client_model, client_spec, from_record, to_record
@@ -260,7 +261,7 @@ def test_table2_baseline_is_the_authors_modl_at_the_paper_scale():
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
 
 
-def test_a_site_names_its_own_dataset_when_the_spec_leaves_it(tiny_spec):
+def test_a_site_names_its_own_dataset_when_the_spec_leaves_it(tiny_spec, tmp_path):
     config = FedConfig("fedavg", tiny_spec.site_owned(), model_options=UNET)
     assert client_spec(config, 1, {"dataset": "colin27"}).dataset == "colin27"
     assert client_spec(config, 1, {"dataset": "colin27"}).mask == tiny_spec.clients[1].mask  # the rest from the spec
@@ -271,3 +272,6 @@ def test_a_site_names_its_own_dataset_when_the_spec_leaves_it(tiny_spec):
     assert client_spec(fixed, 0, {}) == tiny_spec.clients[0]
     with pytest.raises(AutoMRIError, match="node config dataset='colin27': the spec fixes client 'a'"):
         client_spec(fixed, 0, {"dataset": "colin27"})
+    with pytest.raises(AutoMRIError, match="client 'a': dataset 'site' is for deployment"):
+        run_federated("fedavg", tiny_spec.site_owned(), rounds=1, local_epochs=1, steps=1, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # refused before anything starts

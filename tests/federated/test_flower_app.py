@@ -42,6 +42,12 @@ def test_run_config_keys_map_onto_the_options(tmp_path):
         config_from_run_config({"model-options": "[1, 2]"})
     with pytest.raises(AutoMRIError, match="--algorithm 'fedx'"):
         config_from_run_config({"algorithm": "fedx"})
+    for key, value, expected in (("rounds", 3.7, "an integer"), ("resume", "false", "true or false"),
+                                 ("lr", "fast", "a number"), ("rounds", True, "an integer"), ("spec", 3, "a string")):
+        with pytest.raises(AutoMRIError, match=f"run config {key}={value!r}: expected {expected}"):
+            config_from_run_config({key: value})
+    with pytest.raises(AutoMRIError, match="run config 'nope': unknown key"):
+        config_from_run_config({"nope": 1})
 
 
 def test_flwr_run_of_the_repository_runs_the_app_in_simulation(tmp_path):

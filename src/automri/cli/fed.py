@@ -42,7 +42,8 @@ ClipOpt = Annotated[float | None, typer.Option("--clip-norm", help="Clip each cl
 DpOpt = Annotated[str, typer.Option("--dp", help="Differential privacy of the updates: none, central (the server clips, averages with equal weights, adds Gaussian noise) or local (Flower's LocalDpMod at every site); fedavg, fedprox, fedautomri.")]
 DpClipOpt = Annotated[float | None, typer.Option("--dp-clip", help="--dp: L2 clipping norm of each update.")]
 DpNoiseOpt = Annotated[float, typer.Option("--dp-noise", help="--dp central: noise multiplier z (std z * clip / K).")]
-DpEpsilonOpt = Annotated[float, typer.Option("--dp-epsilon", help="--dp local: epsilon of each site's release per round.")]
+DpEpsilonOpt = Annotated[float, typer.Option("--dp-epsilon", help="--dp local: the epsilon of LocalDpMod's noise formula per round (an (epsilon, delta) guarantee only for epsilon < 1; the reported budget is the RDP account of the noise added).")]
+DpSeededOpt = Annotated[bool, typer.Option("--dp-seeded-noise", help="--dp: draw the noise from --seed (reproducible measurements) instead of OS entropy; anyone who knows the run config can then remove it.")]
 DpDeltaOpt = Annotated[float, typer.Option("--dp-delta", help="--dp: delta of local releases and of the reported cumulative epsilon.")]
 MinClientsOpt = Annotated[str, typer.Option("--min-clients", help="Quorum: accepted replies a round needs, a count (2) or a fraction of the clients (0.5).")]
 DiscoveryOpt = Annotated[float, typer.Option("--discovery-timeout", help="Seconds to wait for the nodes to tell their partition id.")]
@@ -67,9 +68,11 @@ def robustness_options(aggregation: str, trim_fraction: float, clip_norm: float 
             "faults": {"tamper": drills} if drills else {}}
 
 
-def privacy_options(dp: str, dp_clip: float | None, dp_noise: float, dp_epsilon: float, dp_delta: float) -> dict[str, Any]:
+def privacy_options(dp: str, dp_clip: float | None, dp_noise: float, dp_epsilon: float, dp_delta: float,
+                    dp_seeded_noise: bool) -> dict[str, Any]:
     """The :class:`~automri.federated.options.FedConfig` fields of the ``--dp`` flags."""
-    return {"dp": dp, "dp_clip": dp_clip, "dp_noise": dp_noise, "dp_epsilon": dp_epsilon, "dp_delta": dp_delta}
+    return {"dp": dp, "dp_clip": dp_clip, "dp_noise": dp_noise, "dp_epsilon": dp_epsilon, "dp_delta": dp_delta,
+            "dp_seeded_noise": dp_seeded_noise}
 
 
 def parse_bindings(pairs: list[str] | None) -> dict[str, int]:
@@ -153,11 +156,6 @@ def search_command(
     min_clients: MinClientsOpt = "0.5",
     discovery_timeout: DiscoveryOpt = 60.0,
     drill: DrillOpt = None,
-    dp: DpOpt = "none",
-    dp_clip: DpClipOpt = None,
-    dp_noise: DpNoiseOpt = 1.0,
-    dp_epsilon: DpEpsilonOpt = 10.0,
-    dp_delta: DpDeltaOpt = 1e-3,
     seed: SeedOpt = 0,
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
@@ -241,6 +239,7 @@ def train_command(
     dp_noise: DpNoiseOpt = 1.0,
     dp_epsilon: DpEpsilonOpt = 10.0,
     dp_delta: DpDeltaOpt = 1e-3,
+    dp_seeded_noise: DpSeededOpt = False,
     seed: SeedOpt = 0,
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
@@ -264,7 +263,7 @@ def train_command(
         round_timeout=round_timeout, max_message_mb=max_message_mb, verbose=verbose, **options,
         tensorboard=None if tensorboard is None else str(tensorboard.resolve()),
         **robustness_options(aggregation, trim_fraction, clip_norm, min_clients, discovery_timeout, drill),
-        **privacy_options(dp, dp_clip, dp_noise, dp_epsilon, dp_delta),
+        **privacy_options(dp, dp_clip, dp_noise, dp_epsilon, dp_delta, dp_seeded_noise),
     )
 
 
@@ -299,6 +298,7 @@ def deploy_command(
     dp_noise: DpNoiseOpt = 1.0,
     dp_epsilon: DpEpsilonOpt = 10.0,
     dp_delta: DpDeltaOpt = 1e-3,
+    dp_seeded_noise: DpSeededOpt = False,
     workdir: Annotated[Path | None, typer.Option("--workdir", help="Folder for the app, certificates, keys, node homes and logs (default OUT/deploy).")] = None,
     tls: Annotated[bool, typer.Option("--tls", help="TLS with a self-signed CA made for this trial (the default; kept for old scripts).")] = True,
     auth: Annotated[bool, typer.Option("--auth/--no-auth", help="SuperNode authentication with registered EC keys (default on; needs TLS).")] = True,
@@ -336,10 +336,13 @@ def deploy_command(
                           batch_size=batch_size, lr=lr, seed=seed, round_timeout=round_timeout, **options,
                           **robustness_options(aggregation, trim_fraction, clip_norm, min_clients, discovery_timeout,
                                                drill),
-                          **privacy_options(dp, dp_clip, dp_noise, dp_epsilon, dp_delta),
+                          **privacy_options(dp, dp_clip, dp_noise, dp_epsilon, dp_delta, dp_seeded_noise),
                           node_partitions=parse_bindings(bind))
     folder = workdir if workdir is not None else Path(config.out) / "deploy"
     if print_only:
+        if auth and not bind:
+            typer.echo("WARNING: no --bind: any authenticated SuperNode may claim any partition. Register the sites' "
+                       "public keys, then print the plan again with --bind NODE_ID=PARTITION per site.", err=True)
         typer.echo(format_plan(plan_deployment(config, folder, tls=tls, auth=auth, host=host, port=port,
                                                site_data=site_data)), nl=False)
         return

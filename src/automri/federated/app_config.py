@@ -41,6 +41,7 @@ APP_CONFIG: dict[str, bool | int | float | str] = {
     "dp-noise": 1.0,
     "dp-epsilon": 10.0,
     "dp-delta": 0.001,
+    "dp-seeded-noise": False,
     RUN_CONFIG_KEY: "",
 }
 """Run-config key -> default. ``steps`` 0: each client's whole training split; ``size`` 0: the
@@ -49,25 +50,44 @@ the ServerApp prepares itself; ``model-options``: a YAML mapping such as ``"{cha
 published one; ``dp-clip`` 0: none; ``automri-config``: every option as JSON (overrides the rest)."""
 
 
+_KIND_NAMES = {bool: "true or false", int: "an integer", str: "a string"}
+
+
+def _value(values: dict[str, Any], key: str) -> Any:
+    """``values[key]`` checked against the type of its default (an int is also a float; ``min-clients``
+    is a count or a fraction); :class:`AutoMRIError` naming the key otherwise."""
+    value, default = values[key], APP_CONFIG[key]
+    kinds: tuple[type, ...] = (int, float) if key == "min-clients" or isinstance(default, float) else (type(default),)
+    if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, kinds):
+        expected = "a number" if float in kinds else _KIND_NAMES[type(default)]
+        raise AutoMRIError(f"run config {key}={value!r}: expected {expected} (pyproject.toml [tool.flwr.app.config])")
+    return float(value) if isinstance(default, float) and key != "min-clients" else value
+
+
 def config_from_run_config(run_config: dict[str, Any]) -> FedConfig:
-    """The :class:`FedConfig` of a Flower run config (keys of :data:`APP_CONFIG`)."""
+    """The :class:`FedConfig` of a Flower run config (keys of :data:`APP_CONFIG`, values of their types)."""
     if run_config.get(RUN_CONFIG_KEY):
         return FedConfig.from_json(str(run_config[RUN_CONFIG_KEY]))
-    values = {**APP_CONFIG, **run_config}
-    options = yaml.safe_load(str(values["model-options"])) or {}
+    merged = {**APP_CONFIG, **run_config}
+    unknown = sorted(set(merged) - set(APP_CONFIG))
+    if unknown:
+        raise AutoMRIError(f"run config {unknown[0]!r}: unknown key (expected one of {', '.join(APP_CONFIG)})")
+    v = {key: _value(merged, key) for key in APP_CONFIG}
+    options = yaml.safe_load(v["model-options"]) or {}
     if not isinstance(options, dict):
-        raise AutoMRIError(f"run config model-options {values['model-options']!r}: expected a mapping such as '{{chans: 8}}'")
-    min_clients = values["min-clients"]
+        raise AutoMRIError(f"run config model-options {v['model-options']!r}: expected a mapping such as '{{chans: 8}}'")
     return build_config(
-        str(values["algorithm"]), str(values["spec"]), str(values["out"]),
-        size=int(values["size"]) or None, rounds=int(values["rounds"]), local_epochs=int(values["local-epochs"]),
-        steps=int(values["steps"]) or None, batch_size=int(values["batch-size"]), lr=float(values["lr"]),
-        model=str(values["model"]), model_options=options, genotype=str(values["genotype"]) or None,
-        seed=int(values["seed"]), aggregation=str(values["aggregation"]),
-        min_clients=min_clients if isinstance(min_clients, int) and not isinstance(min_clients, bool) else float(min_clients),
-        dp=str(values["dp"]), dp_clip=float(values["dp-clip"]) or None, dp_noise=float(values["dp-noise"]),
-        dp_epsilon=float(values["dp-epsilon"]), dp_delta=float(values["dp-delta"]),
+        v["algorithm"], v["spec"], v["out"], size=v["size"] or None, rounds=v["rounds"], local_epochs=v["local-epochs"],
+        steps=v["steps"] or None, batch_size=v["batch-size"], lr=v["lr"], model=v["model"], model_options=options,
+        genotype=v["genotype"] or None, seed=v["seed"], aggregation=v["aggregation"], min_clients=v["min-clients"],
+        dp=v["dp"], dp_clip=v["dp-clip"] or None, dp_noise=v["dp-noise"], dp_epsilon=v["dp-epsilon"],
+        dp_delta=v["dp-delta"], dp_seeded_noise=v["dp-seeded-noise"],
     )
+
+
+def run_config_flag(run_config: dict[str, Any], key: str) -> bool:
+    """A boolean key of the run config (``resume``, ``overwrite``), type-checked."""
+    return _value({**APP_CONFIG, **run_config}, key)
 
 
 def prepares_own_run(captured: FedConfig | None, context: Context) -> bool:

@@ -116,7 +116,9 @@ def local_dp_mod(captured: FedConfig | None):
         config = resolve_config(captured, context)
         if config.dp != "local" or msg.metadata.message_type.split(".")[0] != MessageType.TRAIN:
             return call_next(msg, context)
-        seed = round_seed(config, partition_of(context, config), int(msg.content["config"]["server-round"]), 7)
+        seed = None  # OS entropy: the server must not be able to regenerate a site's noise
+        if config.dp_seeded_noise:
+            seed = round_seed(config, partition_of(context, config), int(msg.content["config"]["server-round"]), 7)
         return local_dp(msg, context, call_next, config.dp_clip, config.dp_epsilon, config.dp_delta, seed)
 
     return mod

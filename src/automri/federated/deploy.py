@@ -36,6 +36,7 @@ from automri.errors import AutoMRIError
 from automri.federated.certs import make_node_key, make_self_signed
 from automri.federated.options import RUN_CONFIG_KEY, FedConfig
 from automri.federated.state import open_run
+from automri.federated.task import check_dp_model
 
 CONNECTION = "automri"
 HEALTH_TIMEOUT_S = 60.0
@@ -161,6 +162,10 @@ def plan_deployment(config: FedConfig, workdir: str | os.PathLike, tls: bool = F
     workdir = Path(workdir).resolve()
     port = port or free_port()
     address = f"{host}:{port}"
+    site_owned = config.spec.sites_naming_data()
+    if site_owned and not site_data:
+        raise AutoMRIError(f"--server-data: client {site_owned[0]!r} has dataset 'site' in the spec "
+                           "(expected a dataset to ship, or --site-data)")
     app = generate_app(workdir / "app", served_config(config, site_data))
     certs = make_self_signed(workdir / "certs", hosts=tuple(dict.fromkeys(("localhost", host, "127.0.0.1")))) if tls else None
     cli_home = workdir / "flwr-cli"
@@ -276,6 +281,10 @@ def deploy_local(config: FedConfig, workdir: str | os.PathLike, tls: bool = Fals
     end, whatever happened. Raises :class:`AutoMRIError` when the run did not produce a complete
     summary (logs are in ``<workdir>/logs``).
     """
+    check_dp_model(config)
+    if config.node_partitions:
+        raise AutoMRIError("--bind: the loopback trial binds its own SuperNodes' keys; --bind is for --print-only "
+                           "(a deployment at real sites)")
     run, _ = open_run(served_config(config, site_data), resume=resume, overwrite=overwrite)
     summary_path = run.path / "summary.json"
     summary_path.unlink(missing_ok=True)
@@ -285,7 +294,7 @@ def deploy_local(config: FedConfig, workdir: str | os.PathLike, tls: bool = Fals
     started: list[subprocess.Popen] = []
     try:
         started.append(_start(plan.superlink, logs))
-        _wait_healthy(plan.address, started[0], logs, plan.ca_cert if plan.tls else None)
+        _wait_healthy(plan.address, started[0], logs, plan.ca_cert)
         if plan.registrations:
             bound = {}
             for pid, command in enumerate(plan.registrations):

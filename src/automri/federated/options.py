@@ -85,6 +85,8 @@ class FedConfig:
         dp_noise: ``central``: the noise multiplier z (noise std ``z * dp_clip / K``).
         dp_epsilon: ``local``: the epsilon of each client's release per round (``LocalDpMod``).
         dp_delta: the delta of ``local`` releases and of the reported cumulative epsilon.
+        dp_seeded_noise: draw the DP noise from ``seed`` (reproducible benchmarks) instead of OS
+            entropy; anyone who knows the run config can then subtract it (measurements only).
         round_timeout: seconds the server waits for the replies of one round; missing clients
             are reported and the round aggregates the others.
         node_wait: seconds the server waits for all clients to connect before a round.
@@ -142,6 +144,7 @@ class FedConfig:
     dp_noise: float = 1.0
     dp_epsilon: float = 10.0
     dp_delta: float = 1e-3
+    dp_seeded_noise: bool = False
     round_timeout: float = 600.0
     node_wait: float = 120.0
     discovery_timeout: float = 60.0
@@ -186,9 +189,10 @@ class FedConfig:
               self.min_clients)
         self._check_privacy()
         self._check_faults()
+        object.__setattr__(self, "node_partitions", {str(k): v for k, v in self.node_partitions.items()})
         bound = sorted(self.node_partitions.values())
-        check(all(str(k).isdigit() for k in self.node_partitions) and bound == sorted(set(bound))
-              and all(isinstance(p, int) and 0 <= p < len(self.spec.clients) for p in bound),
+        check(all(k.isdigit() for k in self.node_partitions) and bound == sorted(set(bound))
+              and all(isinstance(p, int) and not isinstance(p, bool) and 0 <= p < len(self.spec.clients) for p in bound),
               "node_partitions", f"distinct partitions 0..{len(self.spec.clients) - 1} keyed by node id",
               self.node_partitions)
 
@@ -320,7 +324,9 @@ def check_resume_compatible(saved: FedConfig, new: FedConfig, source: str) -> No
     old_data, new_data = saved.to_dict(), new.to_dict()
     for key in old_data:
         if key not in RESUME_MAY_CHANGE and old_data[key] != new_data[key]:
+            hint = (" (a run deployed before sites named their own data resumes with --server-data)"
+                    if key == "spec" and new.spec.sites_naming_data() and not saved.spec.sites_naming_data() else "")
             raise AutoMRIError(
                 f"--resume: option {key!r} differs from the run in {source} "
-                f"({old_data[key]!r} there, {new_data[key]!r} now)"
+                f"({old_data[key]!r} there, {new_data[key]!r} now){hint}"
             )

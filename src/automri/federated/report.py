@@ -146,12 +146,8 @@ def write_report(run: RunDir, config: FedConfig, history: list[dict[str, Any]], 
         summary.update(timing_means(timing), timing=timing)
     ledger = getattr(strategy, "privacy", None)
     if ledger is not None:
-        spent = ledger.spent()
         summary["privacy"] = {"mode": config.dp, "clip": config.dp_clip, "noise_multiplier": ledger.noise_multiplier,
-                              **spent}
-        if config.dp == "local":  # each release is (dp_epsilon, dp_delta)-DP: basic composition, often tighter than RDP here
-            summary["privacy"]["basic_composition"] = {"epsilon": spent["releases"] * config.dp_epsilon,
-                                                       "delta": spent["releases"] * config.dp_delta}
+                              "seeded_noise": config.dp_seeded_noise, **ledger.spent()}
     best = getattr(strategy, "best", None)
     if best:
         summary["best"] = best

@@ -23,7 +23,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from automri.atomic import json_default, write_text_atomic
 from automri.errors import AutoMRIError
-from automri.federated.app_config import prepares_own_run, resolve_config
+from automri.federated.app_config import prepares_own_run, resolve_config, run_config_flag
 from automri.federated.logs import PROGRESS
 from automri.federated.options import FedConfig
 from automri.federated.report import add_round_timing, round_line, write_report
@@ -130,7 +130,8 @@ def make_server_app(config: FedConfig | None = None) -> ServerApp:
     def main(grid: Grid, context: Context) -> None:
         resolved = resolve_config(config, context)
         if prepares_own_run(config, context):
-            open_run(resolved, resume=bool(context.run_config["resume"]), overwrite=bool(context.run_config["overwrite"]))
+            options = dict(context.run_config)
+            open_run(resolved, resume=run_config_flag(options, "resume"), overwrite=run_config_flag(options, "overwrite"))
         run_server(grid, resolved)
 
     return app

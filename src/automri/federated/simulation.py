@@ -28,6 +28,7 @@ from automri.federated.report import timing_means, timing_rows
 from automri.federated.server_app import make_server_app
 from automri.federated.spec import FederationSpec, spec_from_dict
 from automri.federated.state import open_run
+from automri.federated.task import check_dp_model
 from automri.train.runs import RunDir
 
 CLIENT_CPUS = 1
@@ -62,6 +63,11 @@ def run_federated(
 
     config = build_config(algorithm, spec, out, rounds=rounds, local_epochs=local_epochs, steps=steps,
                           seed=seed, **options)
+    check_dp_model(config)
+    site_owned = config.spec.sites_naming_data()
+    if site_owned:
+        raise AutoMRIError(f"client {site_owned[0]!r}: dataset 'site' is for deployment (each SuperNode names its "
+                           "data); a simulation needs the dataset in the spec")
     run, _ = open_run(config, resume=resume, overwrite=overwrite)
     summary_path = run.path / "summary.json"
     summary_path.unlink(missing_ok=True)  # a resumed run writes a new one

@@ -71,6 +71,10 @@ class FederationSpec:
         """This spec with every client's ``dataset`` left to its site (:data:`SITE_DATASET`)."""
         return replace(self, clients=tuple(replace(c, dataset=SITE_DATASET) for c in self.clients))
 
+    def sites_naming_data(self) -> list[str]:
+        """Names of the clients whose dataset their site names (``dataset: site``)."""
+        return [c.name for c in self.clients if c.dataset == SITE_DATASET]
+
     def client_names(self) -> list[str]:
         """Client names in partition order (partition id ``i`` is ``clients[i]``)."""
         return [client.name for client in self.clients]

@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from logging import INFO, WARNING
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,9 +53,9 @@ from automri.federated.guard import (
 )
 from automri.federated.local import LOCAL_ALGORITHMS, FedMRI
 from automri.federated.options import FedConfig
-from automri.federated.privacy import PrivacyLedger, add_central_noise, local_noise_multiplier
+from automri.federated.privacy import PRIVACY_LEDGER, PrivacyLedger, add_central_noise, local_noise_multiplier
 from automri.federated.robust import aggregate, all_finite, average_weights
-from automri.federated.task import StateDict, alpha_names, build_client_model, from_record, to_record
+from automri.federated.task import StateDict, alpha_names, build_client_model, check_dp_model, from_record, to_record
 from automri.nas.cell.genotype import derive_genotype
 
 __all__ = ["average_weights", "build_strategy", "FederatedStrategy", "Reply", "RoundLog", "STRATEGIES"]
@@ -150,21 +151,17 @@ class FederatedStrategy(Strategy):
         self.log: RoundLog | None = None
         self.current_arrays = ArrayRecord()  # the global arrays of the round in progress
         self.expected: dict[str, ArrayRecord] = {}  # what a train reply must hold, from the global model
+        check_dp_model(config)
         self.privacy = privacy_ledger(config)
 
     # -- server state (checkpointed) ---------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Strategy state beyond the global weights (tensors, numbers, strings only)."""
-        state: dict[str, Any] = {"counts": dict(self.counts)}
-        if self.privacy is not None:
-            state["privacy"] = self.privacy.state_dict()
-        return state
+        return {"counts": dict(self.counts)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` after a resume."""
         self.counts = dict(state.get("counts", {}))
-        if self.privacy is not None and "privacy" in state:
-            self.privacy.load_state_dict(state["privacy"])
 
     # -- what is sent, how replies are combined (subclasses) ----------------------------------
     def train_records(self, server_round: int, arrays: ArrayRecord) -> dict[str, ArrayRecord]:
@@ -364,11 +361,14 @@ class FederatedStrategy(Strategy):
         loss = float(np.mean([r.metrics["train-loss"] for r in usable]))
         return new_arrays, MetricRecord({"train-loss": loss})
 
-    def _release(self, arrays: ArrayRecord, participants: int) -> ArrayRecord:
-        """Central DP: the round's aggregate plus the Gaussian noise, composed in the privacy ledger."""
-        noised = add_central_noise(from_record(arrays), self.config.dp_noise, self.config.dp_clip, participants,
-                                   seed=self.config.seed * 100_003 + self.log.round)
-        self._account(participants)
+    def _release(self, arrays: ArrayRecord, accepted: int) -> ArrayRecord:
+        """Central DP: the sum of the ``accepted`` clipped updates over the fixed K sites, plus the
+        Gaussian noise (:func:`automri.federated.privacy.add_central_noise`), composed in the ledger."""
+        config = self.config
+        seed = config.seed * 100_003 + self.log.round if config.dp_seeded_noise else None
+        noised = add_central_noise(from_record(arrays), from_record(self.current_arrays), accepted, config.num_clients,
+                                   config.dp_noise, config.dp_clip, seed)
+        self._account(config.num_clients)
         return to_record(noised)
 
     def _account(self, participants: int) -> None:
@@ -492,7 +492,7 @@ def privacy_ledger(config: FedConfig) -> PrivacyLedger | None:
     if config.dp == "none":
         return None
     multiplier = config.dp_noise if config.dp == "central" else local_noise_multiplier(config.dp_epsilon, config.dp_delta)
-    return PrivacyLedger(multiplier, config.dp_delta, config.num_clients)
+    return PrivacyLedger(multiplier, config.dp_delta, config.num_clients, Path(config.out) / PRIVACY_LEDGER)
 
 
 STRATEGIES: dict[str, type[FederatedStrategy]] = {

@@ -110,6 +110,18 @@ def build_client_model(config: FedConfig) -> nn.Module:
     return build_network(config.model, **config.model_options)
 
 
+def check_dp_model(config: FedConfig) -> None:
+    """Under ``--dp`` the network must keep no buffers (BatchNorm running statistics, counters):
+    DP clips and noises a whole update, and noised variances or integer counters break the model
+    (Flower's ``LocalDpMod`` cannot even scale an integer array)."""
+    if config.dp == "none":
+        return
+    buffers = [name for name, _ in build_client_model(config).named_buffers()]
+    if buffers:
+        raise AutoMRIError(f"--dp {config.dp}: model {config.model!r} keeps buffers ({', '.join(buffers[:3])}, ...): "
+                           "expected a network without running statistics (e.g. --model-option batch_norm=false)")
+
+
 def alpha_names(model: nn.Module) -> list[str]:
     """``state_dict`` keys of a search network's architecture weights (empty for other nets)."""
     if not hasattr(model, "arch_parameters"):
