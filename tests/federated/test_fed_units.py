@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 from fedtiny import CELL, UNET
-from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
 
 from automri.errors import AutoMRIError
 from automri.federated.accounting import message_bytes
+from automri.federated.client_app import SiteError, make_client_app
 from automri.federated.guard import OutgoingMessageError, check_reply
 from automri.federated.local import FedMRI, update_personal_state
 from automri.federated.objectives import fedmri_regulariser, proximal_term
@@ -275,3 +276,22 @@ def test_a_site_names_its_own_dataset_when_the_spec_leaves_it(tiny_spec, tmp_pat
     with pytest.raises(AutoMRIError, match="client 'a': dataset 'site' is for deployment"):
         run_federated("fedavg", tiny_spec.site_owned(), rounds=1, local_epochs=1, steps=1, out=tmp_path / "run")
     assert not (tmp_path / "run").exists()  # refused before anything starts
+
+
+@pytest.mark.usefixtures("task_identity")
+def test_a_failing_site_sends_the_error_type_but_never_its_text(tiny_spec, tmp_path, caplog):
+    """A client exception names the site's files; only its type leaves the site (Flower's error
+    reply reaches the SuperLink and the server), the full text goes to the site's own log."""
+    secret = str(tmp_path / "hospital" / "patients")
+    config = FedConfig("fedavg", tiny_spec.site_owned(), model_options=UNET, client_root=None)
+    context = Context(run_id=1, node_id=7, node_config={"partition-id": 0, "dataset": secret}, state=RecordDict(),
+                      run_config={})
+    arrays = to_record(build_client_model(config).state_dict())
+    msg = Message(content=RecordDict({"arrays": arrays, "config": ConfigRecord({"server-round": 1, "run-token": "t",
+                                                                                "final": False})}),
+                  dst_node_id=7, message_type=MessageType.TRAIN)
+    with caplog.at_level("ERROR"), pytest.raises(SiteError) as err:
+        make_client_app(config)(msg, context)
+    assert "AutoMRIError at the site" in str(err.value) and secret not in str(err.value)
+    assert err.value.__cause__ is None and err.value.__context__ is not None  # suppressed, not chained into the reply
+    assert secret in caplog.text  # kept at the site

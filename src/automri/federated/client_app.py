@@ -21,12 +21,15 @@ folder (:class:`automri.federated.state.ClientStore`).
 from __future__ import annotations
 
 import time
+import traceback
+from logging import ERROR
 from pathlib import Path
 
 import torch
 from flwr.app import Context, Message, MessageType, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable
+from flwr.supercore import log
 
 from automri.errors import AutoMRIError
 from automri.eval.figures import reconstruction_panel
@@ -43,6 +46,22 @@ from automri.federated.task import client_data, client_spec, first_slice_images,
 
 class FaultDrill(RuntimeError):
     """Raised on purpose by a client named in ``config.faults["client_raise"]``."""
+
+
+class SiteError(RuntimeError):
+    """What leaves a site when its ClientApp fails: the exception's type only (its text, which may
+    name the site's files, stays in the site's own log)."""
+
+
+def private_errors(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """The outermost mod: an exception in the app is logged at the site, in full, and replaced by a
+    :class:`SiteError` naming only its type, so that no site path reaches the SuperLink or the server
+    in Flower's error reply."""
+    try:
+        return call_next(msg, context)
+    except Exception as err:  # noqa: BLE001 - every failure of the app is re-raised, without its text
+        log(ERROR, "ClientApp failed on %s: %s", msg.metadata.message_type, traceback.format_exc())
+        raise SiteError(f"{type(err).__name__} at the site (details in the site's own log)") from None
 
 
 def partition_of(context: Context, config: FedConfig) -> int:
@@ -127,7 +146,7 @@ def local_dp_mod(captured: FedConfig | None):
 def make_client_app(config: FedConfig | None = None) -> ClientApp:
     """A ``ClientApp`` for ``config`` (``None``: read it from the run config at each message).
     Under ``dp="local"`` every train reply passes Flower's ``LocalDpMod`` before it leaves."""
-    app = ClientApp(mods=[local_dp_mod(config)])
+    app = ClientApp(mods=[private_errors, local_dp_mod(config)])
 
     @app.query()
     def identify(msg: Message, context: Context) -> Message:
