@@ -39,7 +39,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON
 AggregationOpt = Annotated[str, typer.Option("--aggregation", help="How the server combines replies: fedavg (weighted mean), median or trimmed-mean (coordinate-wise, unweighted).")]
 TrimOpt = Annotated[float, typer.Option("--trim-fraction", help="trimmed-mean: fraction cut at each end (at least 1/K for K clients).")]
 ClipOpt = Annotated[float | None, typer.Option("--clip-norm", help="Clip each client's update w_k - w_global to this L2 norm before aggregation.")]
-DpOpt = Annotated[str, typer.Option("--dp", help="Differential privacy of the updates: none, central (the server clips, averages with equal weights, adds Gaussian noise) or local (Flower's LocalDpMod at every site); fedavg, fedprox, fedautomri.")]
+DpOpt = Annotated[str, typer.Option("--dp", help="Differential privacy of the updates: none, central (the server clips each update, averages over the federation's sites, adds Gaussian noise) or local (Flower's LocalDpMod at every site); fedavg, fedprox, fedautomri.")]
 DpClipOpt = Annotated[float | None, typer.Option("--dp-clip", help="--dp: L2 clipping norm of each update.")]
 DpNoiseOpt = Annotated[float, typer.Option("--dp-noise", help="--dp central: noise multiplier z (std z * clip / K).")]
 DpEpsilonOpt = Annotated[float, typer.Option("--dp-epsilon", help="--dp local: the epsilon of LocalDpMod's noise formula per round (an (epsilon, delta) guarantee only for epsilon < 1; the reported budget is the RDP account of the noise added).")]
