@@ -121,7 +121,8 @@ def test_deploy_is_secure_by_default_and_insecure_warns(tmp_path):
     secure = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "secure")])
     assert secure.exit_code == 0, secure.output
     assert "--ssl-certfile" in secure.output and "--enable-supernode-auth" in secure.output
-    assert "--insecure" not in secure.output and "WARNING" not in secure.output
+    assert "--insecure" not in secure.output and "WARNING: --insecure" not in secure.output
+    assert "WARNING: no --bind" in secure.output  # authenticated nodes are not yet bound to partitions
     insecure = CliRunner().invoke(app, [*base, "--insecure", "--out", str(tmp_path / "insecure")])
     assert insecure.exit_code == 0, insecure.output
     assert "WARNING: --insecure" in insecure.output and "--insecure" in insecure.output.replace("WARNING: --insecure", "")
@@ -150,6 +151,7 @@ def test_deploy_binds_node_ids_to_partitions_from_the_cli(tmp_path):
             "--print-only", "--port", "9559"]
     result = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "run"), "--bind", "111=0", "--bind", "222=2"])
     assert result.exit_code == 0, result.output
+    assert "WARNING" not in result.output
     pyproject = (tmp_path / "run" / "deploy" / "app" / "pyproject.toml").read_text()
     assert '\\"node_partitions\\": {\\"111\\": 0, \\"222\\": 2}' in pyproject
     bad = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "bad"), "--bind", "node-a=0"])
