@@ -108,6 +108,8 @@ def train_command(
     val_slices: Annotated[int | None, typer.Option("--val-slices", help="Validate on at most this many slices per epoch.")] = None,
     augment: Annotated[str | None, typer.Option("--augment", help="Training augmentation, 'none' or e.g. 'flip=0.5,rotate=180,scale=0.15,translate=0.1'.")] = None,
     phase: Annotated[float | None, typer.Option("--phase", help="Largest synthetic phase (radians) of magnitude images; 0 = real-valued.")] = None,
+    bf16: Annotated[bool | None, typer.Option("--bf16/--fp32", help="Forward pass under bfloat16 autocast (CPU or CUDA; the loss stays float32).")] = None,
+    channels_last: Annotated[bool | None, typer.Option("--channels-last/--channels-first", help="NHWC weights and activations (faster convolutions on some CPUs and GPUs; measure with automri bench speed --channels-last).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of every random choice.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from checkpoint-last.pt.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing run in --out.")] = False,
@@ -142,6 +144,7 @@ def train_command(
         "data.mask": mask_from_flags(mask, mask_type, center_fractions, accelerations), "train.epochs": epochs, "train.steps": steps,
         "train.batch_size": batch_size, "train.lr": lr, "train.loss": loss, "model.params": params,
         "data.val_max_slices": val_slices, "data.augment": augment, "data.phase": phase, "seed": seed,
+        "train.bf16": bf16, "train.channels_last": channels_last,
         "device": device, "train.tensorboard": None if tensorboard is None else str(tensorboard),
     }
     resolved = apply_overrides(base, overrides, source="flags")

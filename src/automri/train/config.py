@@ -97,6 +97,7 @@ class OptimConfig:
     loss: str = "mse"
     grad_clip: float | None = None
     bf16: bool = False
+    channels_last: bool = False
     checkpoint_every: int | None = None
     tensorboard: bool | str = False  # true: RUN/tensorboard; a path: that folder (--tensorboard DIR)
 
@@ -239,7 +240,7 @@ def apply_overrides(config: RunConfig, overrides: dict[str, Any], source: str = 
 FLAG_NAMES = {
     "data.dataset": "--dataset", "data.size": "--size", "data.mask": "--mask", "data.phase": "--phase",
     "data.augment": "--augment", "data.val_max_slices": "--val-slices", "data.max_slices": "--max-slices",
-    "data.coils": "--coils", "data.noise": "--noise", "data.challenge": "--challenge", "data.outer_slices": "--outer-slices",
+    "data.coils": "--coils", "data.noise": "--noise", "data.challenge": "--challenge", "train.bf16": "--bf16", "train.channels_last": "--channels-last", "data.outer_slices": "--outer-slices",
     "train.epochs": "--epochs", "train.steps": "--steps",
     "train.batch_size": "--batch-size", "train.lr": "--lr", "train.loss": "--loss", "model.params": "--params",
     "seed": "--seed", "device": "--device",

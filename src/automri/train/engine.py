@@ -113,7 +113,7 @@ def fit(
         model, build_loss(recipe.loss), optimizer=recipe.optimizer, lr=recipe.lr, weight_decay=recipe.weight_decay,
         schedule=recipe.schedule, epochs=recipe.epochs,
         steps_per_epoch=steps_per_epoch(len(train_set), recipe.batch_size, recipe.steps),
-        grad_clip=recipe.grad_clip, bf16=recipe.bf16, device=device, milestones=recipe.milestones, gamma=recipe.gamma,
+        grad_clip=recipe.grad_clip, bf16=recipe.bf16, channels_last=recipe.channels_last, device=device, milestones=recipe.milestones, gamma=recipe.gamma,
     )
     evaluate = None if val_set is None else (lambda m: validation_scores(m, val_set, recipe.batch_size, device))
     summary = run_loop(

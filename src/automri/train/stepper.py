@@ -78,6 +78,7 @@ class SupervisedStepper:
         milestones, gamma: the epochs (1-based, after which to decay) and factor of ``multistep``.
         grad_clip: clip the global gradient norm to this value (``None``: no clipping).
         bf16: run the forward pass under CUDA/CPU bfloat16 autocast (the loss stays float32).
+        channels_last: keep the 4-D weights (and so the convolutions' activations) in NHWC layout.
         device: where the model and batches live (``"auto"`` picks CUDA when present).
         parameters: what the optimiser updates (default: every trainable parameter of ``model``).
         data_weight, extra_loss: the minimised objective is
@@ -99,6 +100,7 @@ class SupervisedStepper:
         steps_per_epoch: int = 1,
         grad_clip: float | None = None,
         bf16: bool = False,
+        channels_last: bool = False,
         device: str | torch.device = "cpu",
         milestones: tuple[int, ...] | list[int] = (),
         gamma: float = 0.1,
@@ -111,7 +113,7 @@ class SupervisedStepper:
         if grad_clip is not None and grad_clip <= 0:
             raise AutoMRIError(f"grad_clip: expected a positive number or none, got {grad_clip!r}")
         self.device = resolve_device(device)
-        self.model = model.to(self.device)
+        self.model = model.to(self.device, memory_format=torch.channels_last) if channels_last else model.to(self.device)
         self.forward_model: nn.Module = self.model  # DDP-wrapped in data-parallel runs (train/distributed.py)
         self.loss = loss
         parameters = [p for p in (parameters if parameters is not None else self.model.parameters()) if p.requires_grad]
