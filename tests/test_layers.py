@@ -15,7 +15,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "automri"
 LAYERS = ["base", "physics", "data", "models", "nas", "eval", "train", "federated", "experiments", "cli"]
 BASE_MODULES = {"errors", "atomic", "limits", "__init__"}
-OPTIONAL_LOCAL_IMPORTS = {"torch.utils.tensorboard"}
+OPTIONAL_LOCAL_IMPORTS = {"torch.utils.tensorboard", "sigpy.mri.app"}
 """Optional dependencies: the only imports allowed inside a function below the CLI."""
 LAZY_LAYER = "cli"
 """The thin CLI imports a command's implementation inside the command, so that ``automri --help``

@@ -22,6 +22,9 @@ ChallengeOpt = Annotated[str | None, typer.Option(
 OuterSlicesOpt = Annotated[int | None, typer.Option(
     "--outer-slices", help="CC-359 files: skip N slices at each end of every volume (the Calgary-Campinas "
                            "challenge's protocol, DIRECT's crop_outer_slices: 50).")]
+SensMapsOpt = Annotated[str | None, typer.Option(
+    "--sens-maps", help="Multi-coil data without stored maps: acs (low-resolution ACS ratio, fast) or espirit "
+                        "(ESPIRiT from SigPy, the field's standard; pip install 'automri[espirit]').")]
 MaskTypeOpt = Annotated[str | None, typer.Option(
     "--mask-type", help="fastMRI mask type instead of --mask: random, equispaced or equispaced_fraction "
                         "(default random when --center-fractions or --accelerations is given).")]

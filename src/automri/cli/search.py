@@ -16,6 +16,7 @@ from automri.cli.dataset_flags import (
     ChallengeOpt,
     MaskTypeOpt,
     OuterSlicesOpt,
+    SensMapsOpt,
     SizeOpt,
     mask_from_flags,
 )
@@ -124,6 +125,7 @@ def search_command(
     accelerations: AccelerationsOpt = None,
     challenge: ChallengeOpt = None,
     outer_slices: OuterSlicesOpt = None,
+    sens_maps: SensMapsOpt = None,
     phase: Annotated[float | None, typer.Option("--phase", help="Largest synthetic phase (radians) of magnitude images; 0 = real-valued.")] = None,
     augment: Annotated[
         str | None,
@@ -165,7 +167,7 @@ def search_command(
         tensorboard = None
     flags = {
         "size": size, "mask": mask_from_flags(mask, mask_type, center_fractions, accelerations),
-        "challenge": challenge, "outer_slices": outer_slices, "phase": phase, "augment": augment, "epochs": epochs,
+        "challenge": challenge, "outer_slices": outer_slices, "sens_maps": sens_maps, "phase": phase, "augment": augment, "epochs": epochs,
         "warmup_epochs": warmup_epochs, "steps": steps, "batch_size": batch_size, "folds": folds, "train_portion": train_portion,
         "retrain_epochs": retrain_epochs, "seed": seed, "resume": resume, "device": device,
         "tensorboard": None if tensorboard is None else str(tensorboard),

@@ -16,6 +16,7 @@ from automri.cli.dataset_flags import (
     ChallengeOpt,
     MaskTypeOpt,
     OuterSlicesOpt,
+    SensMapsOpt,
     SizeOpt,
     mask_from_flags,
 )
@@ -105,6 +106,7 @@ def train_command(
     accelerations: AccelerationsOpt = None,
     challenge: ChallengeOpt = None,
     outer_slices: OuterSlicesOpt = None,
+    sens_maps: SensMapsOpt = None,
     val_slices: Annotated[int | None, typer.Option("--val-slices", help="Validate on at most this many slices per epoch.")] = None,
     augment: Annotated[str | None, typer.Option("--augment", help="Training augmentation, 'none' or e.g. 'flip=0.5,rotate=180,scale=0.15,translate=0.1'.")] = None,
     phase: Annotated[float | None, typer.Option("--phase", help="Largest synthetic phase (radians) of magnitude images; 0 = real-valued.")] = None,
@@ -140,7 +142,7 @@ def train_command(
         require_tensorboard()
     base = _base_config(model, genotype, config, resume, out)
     overrides = {
-        "data.dataset": dataset, "data.size": size, "data.challenge": challenge, "data.outer_slices": outer_slices,
+        "data.dataset": dataset, "data.size": size, "data.challenge": challenge, "data.outer_slices": outer_slices, "data.sens_maps": sens_maps,
         "data.mask": mask_from_flags(mask, mask_type, center_fractions, accelerations), "train.epochs": epochs, "train.steps": steps,
         "train.batch_size": batch_size, "train.lr": lr, "train.loss": loss, "model.params": params,
         "data.val_max_slices": val_slices, "data.augment": augment, "data.phase": phase, "seed": seed,

@@ -9,7 +9,7 @@ Pipeline of one slice (:meth:`SliceDataset.__getitem__`):
 3. Complex image and coils: magnitude images get a smooth random phase (``phase`` radians at most,
    ``0`` keeps them real as CDDN does); with ``coils > 0`` a single image gets simulated coil maps
    (per-volume geometry); coil images without maps get maps estimated from the k-space centre
-   (:func:`automri.data.coils.estimate_sens_maps`).
+   (:func:`automri.data.coils.sens_maps`: the ACS ratio, or ESPIRiT).
 4. Fully sampled centred k-space ``fft2c(sens * image)`` (or of the coil images), plus complex
    Gaussian noise of std ``noise * rms(kspace)``. The target is the clean image (single image) or
    the SENSE combination of the clean coil images.
@@ -42,7 +42,7 @@ from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from automri.data.augment import Augmentation, parse_augment, warp
 from automri.data.builtin import builtin_names, open_builtin
-from automri.data.coils import estimate_sens_maps
+from automri.data.coils import SENS_METHODS, sens_maps
 from automri.data.readers import open_source
 from automri.data.resize import fourier_resize, resize_magnitude, resize_maps
 from automri.data.roots import roots_split
@@ -102,6 +102,8 @@ class SliceDataset(Dataset):
         noise: k-space noise std relative to the k-space RMS.
         phase: maximum absolute synthetic phase (radians) for magnitude images; ``0`` = real images.
         acs_fraction: k-space centre fraction used to estimate maps of coil data without maps.
+        sens_method: how those maps are estimated, ``acs`` (low-resolution ratio) or ``espirit``
+            (:mod:`automri.data.coils`).
         augment: training augmentation, an :class:`~automri.data.augment.Augmentation` or its spec
             string (``None`` / ``"none"``: off; see the module docstring).
     """
@@ -118,6 +120,7 @@ class SliceDataset(Dataset):
         phase: float = math.pi,
         acs_fraction: float = 0.08,
         augment: Augmentation | str | None = None,
+        sens_method: str = "acs",
     ) -> None:
         if size is not None and size < 2:
             raise AutoMRIError(f"--size {size}: expected an image side of at least 2 pixels")
@@ -126,6 +129,9 @@ class SliceDataset(Dataset):
             require_within_cap(float(size) * size * 8 * channels, f"--size {size}", f"one {size}x{size} sample")
         if coils < 0 or noise < 0:
             raise AutoMRIError(f"coils={coils}, noise={noise}: expected non-negative values")
+        if sens_method not in SENS_METHODS:
+            raise AutoMRIError(f"--sens-maps {sens_method!r}: expected one of {', '.join(SENS_METHODS)}")
+        self.sens_method = sens_method
         self.source, self.items = source, list(items)
         self.mask_spec = mask
         self.mask = resolve_mask(mask)
@@ -191,7 +197,7 @@ class SliceDataset(Dataset):
             sens = None if sens is None else warp(sens, transform)
         shape = tuple(image.shape[-2:])
         if image.ndim == 3:
-            sens = estimate_sens_maps(image, self.acs_fraction) if sens is None else sens
+            sens = sens_maps(image, self.sens_method, self.acs_fraction) if sens is None else sens
             target = sense_combine(image, sens)
         else:
             if sens is None and self.coils > 0:
@@ -275,12 +281,13 @@ def build_dataset(
     augment: Augmentation | str | None = None,
     reader_options: dict[str, Any] | None = None,
     challenge: str | None = None,
+    sens_method: str = "acs",
 ) -> SliceDataset:
     """The :class:`SliceDataset` of one split of a built-in dataset or a file/folder.
 
     Args:
         spec: built-in name or path. split: ``train``, ``val``, ``test`` or ``all``.
-        size, mask, seed, coils, noise, phase, acs_fraction, augment: see :class:`SliceDataset`
+        size, mask, seed, coils, noise, phase, acs_fraction, augment, sens_method: see :class:`SliceDataset`
             (``augment`` is meant for training splits).
         max_slices: keep at most this many slices, evenly spaced over the split.
         format: reader format or ``auto`` (:func:`automri.data.readers.detect_format`).
@@ -306,7 +313,8 @@ def build_dataset(
         if not 0 <= fold < folds or split == "all":
             raise AutoMRIError(f"fold={fold}, split={split!r}: expected 0 <= fold < {folds} and split train, val or test")
         items = k_fold(source, folds, split_mode, gap, split_seed)[fold][split]
-    return SliceDataset(source, _evenly(items, max_slices), mask, size, seed, coils, noise, phase, acs_fraction, augment)
+    return SliceDataset(source, _evenly(items, max_slices), mask, size, seed, coils, noise, phase, acs_fraction, augment,
+                        sens_method)
 
 
 TRAINING_SPLIT = "train"

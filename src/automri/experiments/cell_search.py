@@ -136,7 +136,7 @@ def search_datasets(options: SearchOptions) -> dict[str, Dataset]:
     ``options.augment``), its two parts cut by ``train_portion``, and the dataset's val and test splits."""
     splits = build_splits(options.dataset, augment=options.augment, size=options.size, mask=options.mask,
                           seed=options.seed, phase=options.phase, challenge=options.challenge,
-                          reader_options=outer_slice_options(options.outer_slices))
+                          reader_options=outer_slice_options(options.outer_slices), sens_method=options.sens_maps)
     train = splits["train"]
     cut = int(round(options.train_portion * len(train)))
     if cut < 1 or cut >= len(train):

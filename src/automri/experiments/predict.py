@@ -84,6 +84,7 @@ def build_predict_split(config: RunConfig, split: str, max_slices: int | None = 
         data.dataset, (split,), augment=None, max_slices={split: max_slices}, size=data.size, mask=data.mask,
         seed=config.seed, coils=data.coils, noise=data.noise, format=data.format, phase=data.phase,
         challenge=data.challenge, reader_options=outer_slice_options(data.outer_slices),
+        sens_method=data.sens_maps,
     )[split]
 
 

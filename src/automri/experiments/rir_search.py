@@ -120,7 +120,7 @@ def fold_datasets(options: SearchOptions) -> list[FoldData]:
     return [
         build_splits(options.dataset, augment=options.augment, size=options.size, mask=options.mask,
                      seed=options.seed, phase=options.phase, split_mode=split_mode, challenge=options.challenge,
-                     reader_options=outer_slice_options(options.outer_slices), **fold)
+                     reader_options=outer_slice_options(options.outer_slices), sens_method=options.sens_maps, **fold)
         for fold in folds
     ]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from automri.data.augment import parse_augment
+from automri.data.coils import SENS_METHODS
 from automri.data.resize import requested_size
 from automri.data.roots import check_challenge
 from automri.errors import AutoMRIError
@@ -29,6 +30,7 @@ class SearchOptions:
             dataset root (``automri.data.roots``); ``None``: the only one there.
         outer_slices: CC-359 files only: slices skipped at each end of every volume (the
             challenge's protocol drops 50).
+        sens_maps: maps of coil data without stored maps, ``acs`` or ``espirit``.
         phase: largest synthetic phase (radians) of magnitude images; ``0``: real-valued images
             (EMR-NAS's cardiac data; its two-step data consistency assumes a real image).
         augment: augmentation of the slices that train weights (and, for ``cell``, alphas), as
@@ -59,6 +61,7 @@ class SearchOptions:
     mask: str = "random:rate=0.25,center=0.08"
     challenge: str | None = None
     outer_slices: int = 0
+    sens_maps: str = "acs"
     phase: float = math.pi
     augment: str = "none"
     epochs: int = 10
@@ -79,6 +82,8 @@ class SearchOptions:
     def __post_init__(self) -> None:
         self.size = requested_size(self.size)
         check_challenge(self.challenge)
+        if self.sens_maps not in SENS_METHODS:
+            raise AutoMRIError(f"--sens-maps {self.sens_maps!r}: expected one of {', '.join(SENS_METHODS)}")
         if not isinstance(self.outer_slices, int) or self.outer_slices < 0:
             raise AutoMRIError(f"--outer-slices {self.outer_slices!r}: expected a slice count >= 0")
         try:

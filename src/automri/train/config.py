@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from automri.data.augment import parse_augment
+from automri.data.coils import SENS_METHODS
 from automri.data.resize import requested_size
 from automri.data.roots import CHALLENGES
 from automri.errors import AutoMRIError
@@ -60,7 +61,8 @@ class DataConfig:
     resampling (fastMRI files: their reconSpace crop). ``challenge`` (``singlecoil``, ``multicoil``
     or ``null``: the only one there) picks fastMRI's ``<challenge>_<split>`` folders of a dataset
     root (:mod:`automri.data.roots`). ``outer_slices``: CC-359 files only, slices skipped at each end
-    of every volume (the challenge's protocol drops 50; ``0``: none)."""
+    of every volume (the challenge's protocol drops 50; ``0``: none). ``sens_maps``: how maps are
+    estimated for coil data without stored maps, ``acs`` or ``espirit`` (:mod:`automri.data.coils`)."""
 
     dataset: str = "phantom"
     size: int | None = 64
@@ -74,6 +76,7 @@ class DataConfig:
     augment: str = "none"
     challenge: str | None = None
     outer_slices: int = 0
+    sens_maps: str = "acs"
 
 
 @dataclass
@@ -240,7 +243,7 @@ def apply_overrides(config: RunConfig, overrides: dict[str, Any], source: str = 
 FLAG_NAMES = {
     "data.dataset": "--dataset", "data.size": "--size", "data.mask": "--mask", "data.phase": "--phase",
     "data.augment": "--augment", "data.val_max_slices": "--val-slices", "data.max_slices": "--max-slices",
-    "data.coils": "--coils", "data.noise": "--noise", "data.challenge": "--challenge", "train.bf16": "--bf16", "train.channels_last": "--channels-last", "data.outer_slices": "--outer-slices",
+    "data.coils": "--coils", "data.noise": "--noise", "data.challenge": "--challenge", "train.bf16": "--bf16", "train.channels_last": "--channels-last", "data.outer_slices": "--outer-slices", "data.sens_maps": "--sens-maps",
     "train.epochs": "--epochs", "train.steps": "--steps",
     "train.batch_size": "--batch-size", "train.lr": "--lr", "train.loss": "--loss", "model.params": "--params",
     "seed": "--seed", "device": "--device",
@@ -289,6 +292,9 @@ def validate_config(config: RunConfig, source: str = "config", labels: dict[str,
             f"{label('data.challenge')}: expected {' or '.join(CHALLENGES)} (or null: the only one in the "
             f"dataset folder), got {config.data.challenge!r}"
         )
+    if config.data.sens_maps not in SENS_METHODS:
+        raise AutoMRIError(f"{label('data.sens_maps')}: expected one of {', '.join(SENS_METHODS)}, "
+                           f"got {config.data.sens_maps!r}")
     if not isinstance(config.data.outer_slices, int) or config.data.outer_slices < 0:
         raise AutoMRIError(f"{label('data.outer_slices')}: expected a slice count >= 0, got {config.data.outer_slices!r}")
     positive = {
