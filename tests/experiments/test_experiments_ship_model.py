@@ -10,6 +10,7 @@ import pytest
 from cli_helpers import one_error_line, run_cli
 
 from automri.errors import AutoMRIError
+from automri.experiments.demo_shipped import applicable
 from automri.experiments.ship_model import MAX_WEIGHTS_BYTES, evaluate_entry, main, ship_run
 from automri.train.config import config_from_dict
 from automri.train.engine import train
@@ -126,3 +127,11 @@ def test_predict_runs_a_train_run_directory(tiny_run, tmp_path) -> None:
     result = run_predict(str(tiny_run), None, tmp_path / "p", max_slices=2, command="test")
     assert result["origin"] == {"kind": "run", "checkpoint": str(tiny_run)}
     assert result["dataset"] == "phantom" and result["size"] == 32 and (tmp_path / "p" / "scores.json").is_file()
+
+
+def test_the_demo_shows_the_shipped_models_of_its_dataset_best_first() -> None:
+    entries = applicable("colin27")
+    assert entries and all(entry["data"]["dataset"] == "colin27" for entry in entries)
+    scores = [entry["test"]["psnr"] for entry in entries]
+    assert scores == sorted(scores, reverse=True)
+    assert applicable("phantom") == [entry for entry in list_shipped() if entry["data"]["dataset"] == "phantom"]

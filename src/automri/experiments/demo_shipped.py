@@ -30,8 +30,9 @@ CLASSICAL = {"zero_filled": "Zero-filled", "cs_tv": "CS (TV)"}
 
 
 def applicable(dataset: str) -> list[dict[str, Any]]:
-    """The shipped entries trained on ``dataset`` (a built-in name)."""
-    return [entry for entry in list_shipped() if entry["data"]["dataset"] == dataset]
+    """The shipped entries trained on ``dataset`` (a built-in name), best documented test PSNR first."""
+    entries = [entry for entry in list_shipped() if entry["data"]["dataset"] == dataset]
+    return sorted(entries, key=lambda entry: -entry["test"]["psnr"])
 
 
 def run_shipped(out: Path, entry: dict[str, Any]) -> dict[str, Any]:
