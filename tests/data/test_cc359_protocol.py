@@ -36,7 +36,7 @@ def test_outer_slices_reach_both_searches(cc359_sc):
     assert sum(len(search_datasets(options)[s]) for s in SPLITS) == 9
     rir = SearchOptions(space="rir", strategy="proxyless", dataset=str(cc359_sc.path), size=16, outer_slices=1)
     assert sum(len(fold_datasets(rir)[0][s]) for s in SPLITS) == 9
-    with pytest.raises(AutoMRIError, match="--outer-slices -2: expected a slice count >= 0"):
+    with pytest.raises(AutoMRIError, match="--outer-slices: expected a slice count >= 0, got -2"):
         SearchOptions(dataset=str(cc359_sc.path), outer_slices=-2)
 
 

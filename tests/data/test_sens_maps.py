@@ -46,7 +46,7 @@ def test_sens_maps_reach_the_dataset_of_coil_files(cc359_mc):
     first, second = acs[0], espirit[0]
     assert first.sens.shape == second.sens.shape and torch.isfinite(second.sens).all()
     assert not torch.allclose(first.sens, second.sens)  # another estimate of the same coils
-    with pytest.raises(AutoMRIError, match="--sens-maps 'grappa': expected one of acs, espirit"):
+    with pytest.raises(AutoMRIError, match="--sens-maps: expected one of acs, espirit, got 'grappa'"):
         build_dataset(str(cc359_mc.path), "all", sens_method="grappa")
 
 
@@ -59,7 +59,7 @@ def test_the_option_is_checked_in_training_and_search_configs(cc359_mc):
     assert config.data.sens_maps == "espirit"
     with pytest.raises(AutoMRIError, match="data.sens_maps: expected one of acs, espirit, got 'sense'"):
         config_from_dict({"model": {"name": "zero_filled"}, "data": {"sens_maps": "sense"}})
-    with pytest.raises(AutoMRIError, match="--sens-maps 'sense': expected one of acs, espirit"):
+    with pytest.raises(AutoMRIError, match="--sens-maps: expected one of acs, espirit, got 'sense'"):
         SearchOptions(sens_maps="sense")
 
 

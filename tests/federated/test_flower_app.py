@@ -8,9 +8,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from flwr.app import Context, RecordDict
 
 from automri.errors import AutoMRIError
-from automri.federated.app_config import APP_CONFIG, config_from_run_config
+from automri.federated.app_config import APP_CONFIG, config_from_run_config, resolve_config
 from automri.federated.deploy import run_app_in_simulation
 from automri.federated.options import build_config
 
@@ -57,3 +58,13 @@ def test_flwr_run_of_the_repository_runs_the_app_in_simulation(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rounds_done"] == 1 and summary["errors"] == {}
     assert set(summary["clients"]) == set(config_from_run_config({}).spec.client_names())  # the built-in federation
+
+
+def test_every_message_of_a_run_reuses_the_parsed_options():
+    """The mod and the handler resolve the options of every message; the run config is parsed once."""
+
+    def context():
+        return Context(run_id=1, node_id=2, node_config={}, state=RecordDict(), run_config={"rounds": 2, "size": 16})
+
+    first = resolve_config(None, context())
+    assert resolve_config(None, context()) is first and first.rounds == 2

@@ -167,7 +167,8 @@ def search_command(
         tensorboard = None
     flags = {
         "size": size, "mask": mask_from_flags(mask, mask_type, center_fractions, accelerations),
-        "challenge": challenge, "outer_slices": outer_slices, "sens_maps": sens_maps, "phase": phase, "augment": augment, "epochs": epochs,
+        "challenge": challenge, "outer_slices": outer_slices, "sens_maps": sens_maps, "phase": phase, "augment": augment,
+        "epochs": epochs,
         "warmup_epochs": warmup_epochs, "steps": steps, "batch_size": batch_size, "folds": folds, "train_portion": train_portion,
         "retrain_epochs": retrain_epochs, "seed": seed, "resume": resume, "device": device,
         "tensorboard": None if tensorboard is None else str(tensorboard),

@@ -142,7 +142,8 @@ def train_command(
         require_tensorboard()
     base = _base_config(model, genotype, config, resume, out)
     overrides = {
-        "data.dataset": dataset, "data.size": size, "data.challenge": challenge, "data.outer_slices": outer_slices, "data.sens_maps": sens_maps,
+        "data.dataset": dataset, "data.size": size, "data.challenge": challenge, "data.outer_slices": outer_slices,
+        "data.sens_maps": sens_maps,
         "data.mask": mask_from_flags(mask, mask_type, center_fractions, accelerations), "train.epochs": epochs, "train.steps": steps,
         "train.batch_size": batch_size, "train.lr": lr, "train.loss": loss, "model.params": params,
         "data.val_max_slices": val_slices, "data.augment": augment, "data.phase": phase, "seed": seed,

@@ -22,6 +22,12 @@ SENS_METHODS = ("acs", "espirit")
 """How maps are estimated for coil data without stored maps: the low-resolution ACS ratio or ESPIRiT."""
 
 
+def check_sens_method(method: str, where: str = "--sens-maps") -> None:
+    """:class:`AutoMRIError` naming ``where`` unless ``method`` is one of :data:`SENS_METHODS`."""
+    if method not in SENS_METHODS:
+        raise AutoMRIError(f"{where}: expected one of {', '.join(SENS_METHODS)}, got {method!r}")
+
+
 def rss(coil_images: torch.Tensor) -> torch.Tensor:
     """Root-sum-of-squares over the coil axis: ``[..., C, H, W]`` -> float ``[..., H, W]``."""
     return coil_images.abs().pow(2).sum(dim=-3).sqrt()

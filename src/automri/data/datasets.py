@@ -42,7 +42,7 @@ from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from automri.data.augment import Augmentation, parse_augment, warp
 from automri.data.builtin import builtin_names, open_builtin
-from automri.data.coils import SENS_METHODS, sens_maps
+from automri.data.coils import check_sens_method, sens_maps
 from automri.data.readers import open_source
 from automri.data.resize import fourier_resize, resize_magnitude, resize_maps
 from automri.data.roots import roots_split
@@ -129,8 +129,7 @@ class SliceDataset(Dataset):
             require_within_cap(float(size) * size * 8 * channels, f"--size {size}", f"one {size}x{size} sample")
         if coils < 0 or noise < 0:
             raise AutoMRIError(f"coils={coils}, noise={noise}: expected non-negative values")
-        if sens_method not in SENS_METHODS:
-            raise AutoMRIError(f"--sens-maps {sens_method!r}: expected one of {', '.join(SENS_METHODS)}")
+        check_sens_method(sens_method)
         self.sens_method = sens_method
         self.source, self.items = source, list(items)
         self.mask_spec = mask

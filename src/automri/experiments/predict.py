@@ -30,8 +30,6 @@ import numpy as np
 import torch
 
 from automri.atomic import atomic_open, atomic_path, write_json_atomic
-from automri.data.datasets import build_splits
-from automri.data.readers.cc359 import outer_slice_options
 from automri.data.readers.common import open_h5
 from automri.data.splits import SPLITS
 from automri.errors import AutoMRIError
@@ -40,6 +38,7 @@ from automri.eval.score import score_directory, score_slices
 from automri.experiments.experiment import Say, command_line
 from automri.models.common import zero_filled
 from automri.train.config import RunConfig, apply_overrides
+from automri.train.engine import build_split
 from automri.train.evaluate import in_source_units, predict
 from automri.train.preflight import check_run_fits
 from automri.train.shipped import resolve_checkpoint
@@ -79,13 +78,7 @@ def build_predict_split(config: RunConfig, split: str, max_slices: int | None = 
     """The ``split`` of the configured dataset, by the one builder (no augmentation on any split)."""
     if split not in SPLITS:
         raise AutoMRIError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
-    data = config.data
-    return build_splits(
-        data.dataset, (split,), augment=None, max_slices={split: max_slices}, size=data.size, mask=data.mask,
-        seed=config.seed, coils=data.coils, noise=data.noise, format=data.format, phase=data.phase,
-        challenge=data.challenge, reader_options=outer_slice_options(data.outer_slices),
-        sens_method=data.sens_maps,
-    )[split]
+    return build_split(config, split, max_slices, augmented=False)
 
 
 def reconstruct(model: torch.nn.Module, dataset: Any, batch_size: int = 4, device: str = "cpu") -> dict[str, dict[str, Any]]:

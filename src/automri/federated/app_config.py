@@ -10,6 +10,7 @@ that are not declared. ``automri fed deploy`` instead ships every option as one 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import yaml
@@ -104,4 +105,11 @@ def resolve_config(captured: FedConfig | None, context: Context) -> FedConfig:
     if not context.run_config:
         raise AutoMRIError("empty run config: start the app with `flwr run .` (the in-repo Flower app) "
                            "or `automri fed deploy`")
-    return config_from_run_config(dict(context.run_config))
+    return _config_of(tuple(sorted(context.run_config.items())))
+
+
+@functools.lru_cache(maxsize=8)
+def _config_of(items: tuple[tuple[str, Any], ...]) -> FedConfig:
+    """:func:`config_from_run_config` once per distinct run config: every message of a run carries
+    the same one, and parsing it reads the federation spec (a frozen :class:`FedConfig` is shared)."""
+    return config_from_run_config(dict(items))

@@ -129,7 +129,8 @@ def _write_panel(folder: Path, name: str, models: dict, dataset) -> None:
 
 def local_dp_mod(captured: FedConfig | None):
     """A mod that passes every train message of a ``dp="local"`` run through Flower's ``LocalDpMod``
-    (:func:`automri.federated.privacy.local_dp`, seeded by the client's round seed)."""
+    (:func:`automri.federated.privacy.local_dp`; noise from OS entropy, or from the client's round
+    seed with ``dp_seeded_noise``)."""
 
     def mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
         config = resolve_config(captured, context)

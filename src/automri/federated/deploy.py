@@ -285,7 +285,8 @@ def deploy_local(config: FedConfig, workdir: str | os.PathLike, tls: bool = Fals
     if config.node_partitions:
         raise AutoMRIError("--bind: the loopback trial binds its own SuperNodes' keys; --bind is for --print-only "
                            "(a deployment at real sites)")
-    run, _ = open_run(served_config(config, site_data), resume=resume, overwrite=overwrite)
+    served = served_config(config, site_data)
+    run, _ = open_run(served, resume=resume, overwrite=overwrite)
     summary_path = run.path / "summary.json"
     summary_path.unlink(missing_ok=True)
     plan = plan_deployment(config, workdir, tls=tls, auth=auth, site_data=site_data)
@@ -301,7 +302,7 @@ def deploy_local(config: FedConfig, workdir: str | os.PathLike, tls: bool = Fals
                 _run_to_end(command, logs, 120.0)
                 bound[str(registered_node_id(logs / f"{command.name}.log"))] = pid
             # the partition of each site is its authenticated key's node id, not the node's claim
-            generate_app(plan.workdir / "app", served_config(config, site_data).with_changes(node_partitions=bound))
+            generate_app(plan.workdir / "app", served.with_changes(node_partitions=bound))
         started += [_start(command, logs) for command in plan.supernodes]
         _run_to_end(plan.run, logs, timeout)
     finally:

@@ -77,13 +77,14 @@ class FedConfig:
         clip_norm: bound on the L2 norm of each client's update ``w_k - w_global`` per record
             (``None``: no clipping).
         dp: differential privacy of the updates, one of :data:`automri.federated.privacy.DP_MODES`
-            (``central``: the server clips, averages with equal weights and adds noise; ``local``:
+            (``central``: the server clips, divides the sum by the federation's size and adds noise; ``local``:
             Flower's ``LocalDpMod`` at every client); only for :data:`~automri.federated.privacy.DP_ALGORITHMS`
             with ``aggregation="fedavg"``. ``central`` sets ``weighting`` to ``equal`` (the noise's
-            calibration assumes the plain mean).
+            sensitivity assumes that every update counts once in the clipped sum).
         dp_clip: the L2 clipping norm of each update under DP (replaces ``clip_norm``).
         dp_noise: ``central``: the noise multiplier z (noise std ``z * dp_clip / K``).
-        dp_epsilon: ``local``: the epsilon of each client's release per round (``LocalDpMod``).
+        dp_epsilon: ``local``: the epsilon of ``LocalDpMod``'s noise formula per round (a per-round
+            guarantee only below 1; the reported budget is the RDP account of the noise).
         dp_delta: the delta of ``local`` releases and of the reported cumulative epsilon.
         dp_seeded_noise: draw the DP noise from ``seed`` (reproducible benchmarks) instead of OS
             entropy; anyone who knows the run config can then subtract it (measurements only).

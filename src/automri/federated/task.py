@@ -116,9 +116,11 @@ def check_dp_model(config: FedConfig) -> None:
     (Flower's ``LocalDpMod`` cannot even scale an integer array)."""
     if config.dp == "none":
         return
-    buffers = [name for name, _ in build_client_model(config).named_buffers()]
+    model = build_client_model(config)
+    buffers = [name for name, _ in model.named_buffers()]
     if buffers:
-        raise AutoMRIError(f"--dp {config.dp}: model {config.model!r} keeps buffers ({', '.join(buffers[:3])}, ...): "
+        raise AutoMRIError(f"--dp {config.dp}: the network ({type(model).__name__}) keeps buffers "
+                           f"({', '.join(buffers[:3])}, ...): "
                            "expected a network without running statistics (e.g. --model-option batch_norm=false)")
 
 

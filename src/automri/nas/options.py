@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from automri.data.augment import parse_augment
-from automri.data.coils import SENS_METHODS
+from automri.data.coils import check_sens_method
+from automri.data.readers.cc359 import check_outer_slices
 from automri.data.resize import requested_size
 from automri.data.roots import check_challenge
 from automri.errors import AutoMRIError
@@ -82,10 +83,8 @@ class SearchOptions:
     def __post_init__(self) -> None:
         self.size = requested_size(self.size)
         check_challenge(self.challenge)
-        if self.sens_maps not in SENS_METHODS:
-            raise AutoMRIError(f"--sens-maps {self.sens_maps!r}: expected one of {', '.join(SENS_METHODS)}")
-        if not isinstance(self.outer_slices, int) or self.outer_slices < 0:
-            raise AutoMRIError(f"--outer-slices {self.outer_slices!r}: expected a slice count >= 0")
+        check_sens_method(self.sens_maps)
+        check_outer_slices(self.outer_slices)
         try:
             parse_augment(self.augment)
         except AutoMRIError as error:

@@ -28,7 +28,8 @@ from typing import Any
 import yaml
 
 from automri.data.augment import parse_augment
-from automri.data.coils import SENS_METHODS
+from automri.data.coils import check_sens_method
+from automri.data.readers.cc359 import check_outer_slices
 from automri.data.resize import requested_size
 from automri.data.roots import CHALLENGES
 from automri.errors import AutoMRIError
@@ -243,7 +244,9 @@ def apply_overrides(config: RunConfig, overrides: dict[str, Any], source: str = 
 FLAG_NAMES = {
     "data.dataset": "--dataset", "data.size": "--size", "data.mask": "--mask", "data.phase": "--phase",
     "data.augment": "--augment", "data.val_max_slices": "--val-slices", "data.max_slices": "--max-slices",
-    "data.coils": "--coils", "data.noise": "--noise", "data.challenge": "--challenge", "train.bf16": "--bf16", "train.channels_last": "--channels-last", "data.outer_slices": "--outer-slices", "data.sens_maps": "--sens-maps",
+    "data.coils": "--coils", "data.noise": "--noise", "data.challenge": "--challenge",
+    "data.outer_slices": "--outer-slices", "data.sens_maps": "--sens-maps",
+    "train.bf16": "--bf16", "train.channels_last": "--channels-last",
     "train.epochs": "--epochs", "train.steps": "--steps",
     "train.batch_size": "--batch-size", "train.lr": "--lr", "train.loss": "--loss", "model.params": "--params",
     "seed": "--seed", "device": "--device",
@@ -292,11 +295,8 @@ def validate_config(config: RunConfig, source: str = "config", labels: dict[str,
             f"{label('data.challenge')}: expected {' or '.join(CHALLENGES)} (or null: the only one in the "
             f"dataset folder), got {config.data.challenge!r}"
         )
-    if config.data.sens_maps not in SENS_METHODS:
-        raise AutoMRIError(f"{label('data.sens_maps')}: expected one of {', '.join(SENS_METHODS)}, "
-                           f"got {config.data.sens_maps!r}")
-    if not isinstance(config.data.outer_slices, int) or config.data.outer_slices < 0:
-        raise AutoMRIError(f"{label('data.outer_slices')}: expected a slice count >= 0, got {config.data.outer_slices!r}")
+    check_sens_method(config.data.sens_maps, label("data.sens_maps"))
+    check_outer_slices(config.data.outer_slices, label("data.outer_slices"))
     positive = {
         "train.batch_size": config.train.batch_size,
         "train.steps": config.train.steps, "train.checkpoint_every": config.train.checkpoint_every,

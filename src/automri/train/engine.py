@@ -70,12 +70,15 @@ def build_from_config(config: RunConfig) -> nn.Module:
     return build_network(model.name, **model.options)
 
 
-def build_split(config: RunConfig, split: str, max_slices: int | None = None, dataset: str | None = None) -> Any:
+def build_split(config: RunConfig, split: str, max_slices: int | None = None, dataset: str | None = None,
+                augmented: bool = True) -> Any:
     """The ``split`` of the configured dataset (``dataset`` overrides the configured one), by the one
-    dataset builder :func:`automri.data.datasets.build_splits` (only ``train`` is augmented)."""
+    dataset builder :func:`automri.data.datasets.build_splits` (only ``train`` is augmented, and only
+    when ``augmented``)."""
     data = config.data
     return build_splits(
-        dataset or data.dataset, (split,), augment=data.augment, max_slices={split: max_slices}, size=data.size,
+        dataset or data.dataset, (split,), augment=data.augment if augmented else None, max_slices={split: max_slices},
+        size=data.size,
         mask=data.mask, seed=config.seed, coils=data.coils, noise=data.noise, format=data.format, phase=data.phase,
         challenge=data.challenge, reader_options=outer_slice_options(data.outer_slices),
         sens_method=data.sens_maps,
@@ -114,7 +117,8 @@ def fit(
         model, build_loss(recipe.loss), optimizer=recipe.optimizer, lr=recipe.lr, weight_decay=recipe.weight_decay,
         schedule=recipe.schedule, epochs=recipe.epochs,
         steps_per_epoch=steps_per_epoch(len(train_set), recipe.batch_size, recipe.steps),
-        grad_clip=recipe.grad_clip, bf16=recipe.bf16, channels_last=recipe.channels_last, device=device, milestones=recipe.milestones, gamma=recipe.gamma,
+        grad_clip=recipe.grad_clip, bf16=recipe.bf16, channels_last=recipe.channels_last, device=device,
+        milestones=recipe.milestones, gamma=recipe.gamma,
     )
     evaluate = None if val_set is None else (lambda m: validation_scores(m, val_set, recipe.batch_size, device))
     summary = run_loop(

@@ -34,6 +34,12 @@ SC_EXPECTED = "float array [slices, H, W, 2] of un-centred k-space (real, imag)"
 MC_EXPECTED = "float32 array [slices, ky, kz, 2*coils] with real/imag interleaved"
 
 
+def check_outer_slices(outer_slices: object, where: str = "--outer-slices") -> None:
+    """:class:`AutoMRIError` naming ``where`` unless ``outer_slices`` is a slice count >= 0."""
+    if not isinstance(outer_slices, int) or isinstance(outer_slices, bool) or outer_slices < 0:
+        raise AutoMRIError(f"{where}: expected a slice count >= 0, got {outer_slices!r}")
+
+
 def outer_slice_options(outer_slices: int) -> dict[str, int]:
     """The reader options of ``--outer-slices`` (none for 0, so that every reader accepts them)."""
     return {"outer_slices": outer_slices} if outer_slices else {}
