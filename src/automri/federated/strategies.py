@@ -57,10 +57,13 @@ from automri.federated.privacy import PRIVACY_LEDGER, PrivacyLedger, add_central
 from automri.federated.robust import aggregate, all_finite, average_weights
 from automri.federated.task import StateDict, alpha_names, build_client_model, check_dp_model, from_record, to_record
 from automri.nas.cell.genotype import derive_genotype
+from automri.train.seed import derive_seed
 
 __all__ = ["average_weights", "build_strategy", "FederatedStrategy", "Reply", "RoundLog", "STRATEGIES"]
 
 MAX_REASON_CHARS = 300
+CENTRAL_NOISE_STREAM = 11
+"""The seed stream of the server's central-DP noise under ``dp_seeded_noise`` (``derive_seed(seed, round, 11)``)."""
 REQUIRED_METRICS = {
     "train": frozenset({"num-examples", "train-loss", "partition-id"}),
     "evaluate": frozenset({"num-examples", "partition-id"}),
@@ -365,7 +368,7 @@ class FederatedStrategy(Strategy):
         """Central DP: the sum of the ``accepted`` clipped updates over the fixed K sites, plus the
         Gaussian noise (:func:`automri.federated.privacy.add_central_noise`), composed in the ledger."""
         config = self.config
-        seed = config.seed * 100_003 + self.log.round if config.dp_seeded_noise else None
+        seed = derive_seed(config.seed, self.log.round, CENTRAL_NOISE_STREAM) if config.dp_seeded_noise else None
         noised = add_central_noise(from_record(arrays), from_record(self.current_arrays), accepted, config.num_clients,
                                    config.dp_noise, config.dp_clip, seed)
         self._account(config.num_clients)
