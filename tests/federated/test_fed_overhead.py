@@ -76,3 +76,9 @@ def test_bench_speed_reports_the_flower_overhead(measured, monkeypatch):
     flower = speed.flower_round_overhead()
     assert flower["measured"] and flower["round_overhead_s"] == result["round_overhead_s"]
     assert speed._flower_text(flower).startswith(f"{result['round_overhead_s']:.3f} s per round")
+
+
+def test_ray_gets_one_cpu_per_client_so_no_client_waits_for_a_core():
+    assert simulation.ray_cpus(3) == 3
+    assert simulation.ray_cpus(8) == 8
+    assert simulation.ray_cpus(1) == simulation.MIN_RAY_CPUS
