@@ -3,8 +3,8 @@
 ``run_federated`` prepares the run directory, builds the apps with the options captured in their
 closures (``run_simulation`` gives the apps an empty ``run_config``), starts one virtual SuperNode
 per client (``num_cpus=1`` each, Ray given one CPU per client and at least 2, no dashboard) and
-returns the summary the ServerApp wrote. Flower's ``run_simulation`` is deprecated in favour of ``flwr run``; it is pinned
-(flwr 1.41) and used only here.
+returns the summary the ServerApp wrote. Flower's ``run_simulation`` is deprecated in favour of
+``flwr run``; it is pinned (flwr 1.41) and used only here.
 
 ``measure_round_overhead`` times Flower itself: a tiny FedAvg federation whose rounds are mostly
 Flower's work (see :func:`automri.federated.report.round_timing` for the definition).
@@ -37,7 +37,7 @@ MIN_RAY_CPUS = 2
 
 def ray_cpus(num_clients: int) -> int:
     """The CPUs Ray is told it has: one per client (at least :data:`MIN_RAY_CPUS`), so every client of
-    a phase starts at once. With fewer (Ray's default on a 2-core machine) the third of three clients
+    a phase starts at once. With fewer (this module used a fixed 2) the third of three clients
     waited for a CPU while one core idled; measured at the study scale, that queueing was most of the
     33-50 % "overhead" of a round. Oversubscribed clients share the cores, and their longer
     ``compute-s`` is then real compute on the round's critical path, not overhead."""
